@@ -1,0 +1,1 @@
+"""Simulated Azure Resource Manager: resource groups, providers, features, vaults, RBAC, deployments, policies."""

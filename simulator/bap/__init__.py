@@ -1,0 +1,1 @@
+"""Simulated Power Platform admin API (BAP): environments, link/unlink, lifecycle operations."""

@@ -1,0 +1,5 @@
+"""BAP routes (STUB)."""
+
+from simulator.core.routing import Router
+
+router = Router("bap", ignore_case=True)

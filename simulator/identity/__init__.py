@@ -1,0 +1,1 @@
+"""The managed-identity token endpoint (App Service protocol)."""

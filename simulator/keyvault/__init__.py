@@ -1,0 +1,1 @@
+"""Simulated Key Vault data plane: keys, versions, soft delete, rotation, wrap/unwrap."""
