@@ -1,4 +1,4 @@
-"""Key access health, derived across ARM and Key Vault (STUB: replaced by the real rules)."""
+"""Key access health, derived across ARM and Key Vault: never stored, recomputed whenever asked."""
 
 from __future__ import annotations
 
@@ -7,10 +7,49 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from simulator.core.world import World
 
+# What the policy identity needs on an RBAC vault ("Key Vault Crypto Service Encryption User").
+REQUIRED_DATA_ACTIONS = (
+    "Microsoft.KeyVault/vaults/keys/read",
+    "Microsoft.KeyVault/vaults/keys/wrap/action",
+    "Microsoft.KeyVault/vaults/keys/unwrap/action",
+)
+# What it needs in an access-policy vault (PAS/PPEP README: Get, WrapKey, UnwrapKey).
+REQUIRED_KEY_PERMISSIONS = ("get", "wrapkey", "unwrapkey")
+
 
 def policy_key_problems(world: World, policy: Any) -> list[str]:
     """Why the policy's identity cannot get, wrap and unwrap its key now; empty when it can."""
-    return []
+    if policy is None:
+        return ["the enterprise policy does not exist"]
+    principal = getattr(policy, "principal_id", None)
+    if not principal:
+        return [f"the enterprise policy '{policy.name}' has no managed identity"]
+    vault_id = getattr(policy, "vault_id", None)
+    if not vault_id:
+        return [f"the enterprise policy '{policy.name}' names no key vault"]
+    vault = world.arm.find_vault_by_id(vault_id)
+    if vault is None:
+        return [f"the key vault '{vault_id}' does not exist or is soft-deleted"]
+    problems: list[str] = []
+    if vault.enable_rbac_authorization:
+        missing = [a for a in REQUIRED_DATA_ACTIONS if not world.arm.has_data_action(principal, vault.id, a)]
+        if missing:
+            problems.append(
+                f"the policy identity '{principal}' lacks {', '.join(missing)} on the key vault "
+                f"'{vault.name}' (role 'Key Vault Crypto Service Encryption User')"
+            )
+    else:
+        granted = {p.lower() for p in vault.key_permissions_for(principal)}
+        missing = [p for p in REQUIRED_KEY_PERMISSIONS if p not in granted]
+        if missing:
+            problems.append(
+                f"the access policy of the key vault '{vault.name}' does not grant the policy identity "
+                f"'{principal}' the key permissions {', '.join(missing)}"
+            )
+    key_problem = world.kv.key_problem(vault.name, policy.key_name, policy.key_version, world.now())
+    if key_problem:
+        problems.append(key_problem)
+    return problems
 
 
 def policy_health_status(world: World, policy: Any) -> str:
