@@ -1,1 +1,1 @@
-"""Simulated Azure Resource Manager: resource groups, providers, features, vaults, RBAC, deployments, policies."""
+"""Simulated Azure Resource Manager: groups, providers, features, vaults, RBAC, deployments, policies."""
