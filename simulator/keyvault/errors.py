@@ -26,6 +26,13 @@ def unsupported_key(kty: object, size: object) -> SimError:
     )
 
 
+def hsm_needs_premium(vault_name: str) -> SimError:
+    """A 400 for an HSM-protected key in a standard-SKU vault."""
+    return bad_parameter(
+        f"HSM-protected keys (kty RSA-HSM) need a premium vault; vault '{vault_name}' has the standard SKU."
+    )
+
+
 def key_not_found(name: str, version: str | None = None) -> SimError:
     """A 404 KeyNotFound for a live key or version."""
     ident = f"{name}/{version}" if version else name

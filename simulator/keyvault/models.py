@@ -45,7 +45,9 @@ _PADDINGS: dict[str, Any] = {
     ),
     "RSA1_5": lambda: padding.PKCS1v15(),
 }
-_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
+_DURATION = re.compile(
+    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$"
+)
 
 
 class VaultConfig(Protocol):
@@ -80,13 +82,13 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
 
 
-def parse_duration_days(text: Any) -> int:
-    """Days in an ISO-8601 duration such as P90D, P2Y, P1M (a month is 30 days, a year 365)."""
+def parse_duration_seconds(text: Any) -> int:
+    """Seconds in an ISO-8601 duration such as P90D, P2Y, P1M, PT48H (a month is 30 days, a year 365)."""
     match = _DURATION.match(text) if isinstance(text, str) else None
-    if not match or not any(match.groups()):
-        raise errors.bad_parameter(f"Invalid ISO-8601 duration: {text!r}. Use e.g. P90D, P1M or P2Y.")
-    years, months, weeks, days = (int(g or 0) for g in match.groups())
-    return years * 365 + months * 30 + weeks * 7 + days
+    if not match or not any(match.groups()) or text.endswith("T"):
+        raise errors.bad_parameter(f"Invalid ISO-8601 duration: {text!r}. Use e.g. P90D, P1M, P2Y or PT48H.")
+    years, months, weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return (years * 365 + months * 30 + weeks * 7 + days) * DAY + hours * 3600 + minutes * 60 + seconds
 
 
 def _iso(ts: int) -> str:
@@ -507,7 +509,7 @@ class KeyVaultState:
             key_size=latest.key_size,
             key_ops=list(latest.key_ops),
             tags=dict(latest.tags),
-            exp=at + parse_duration_days(expiry) * DAY if expiry else None,
+            exp=at + parse_duration_seconds(expiry) if expiry else None,
             now=at,
         )
 
@@ -525,8 +527,8 @@ class KeyVaultState:
             raise errors.bad_parameter("The rotation policy must be a JSON object.")
         attributes = body.get("attributes") or {}
         expiry = attributes.get("expiryTime")
-        expiry_days = parse_duration_days(expiry) if expiry else None
-        if expiry_days is not None and expiry_days < 28:
+        expiry_seconds = parse_duration_seconds(expiry) if expiry else None
+        if expiry_seconds is not None and expiry_seconds < 28 * DAY:
             raise errors.bad_parameter("Rotation policy expiryTime must be at least 28 days (P28D).")
         actions = []
         seen: set[str] = set()
@@ -545,10 +547,10 @@ class KeyVaultState:
                 )
             if kind == "notify" and after:
                 raise errors.bad_parameter("A Notify action only supports a timeBeforeExpiry trigger.")
-            days = parse_duration_days(after or before)
-            if days < 7:
+            span = parse_duration_seconds(after or before)
+            if span < 7 * DAY:
                 raise errors.bad_parameter("Lifetime action triggers must be at least 7 days (P7D).")
-            if before and expiry_days is not None and days >= expiry_days:
+            if before and expiry_seconds is not None and span >= expiry_seconds:
                 raise errors.bad_parameter("timeBeforeExpiry must be shorter than the policy's expiryTime.")
             trig = {"timeAfterCreate": after} if after else {"timeBeforeExpiry": before}
             actions.append({"trigger": trig, "action": {"type": kind.title()}})
@@ -568,9 +570,9 @@ class KeyVaultState:
             trigger = action["trigger"]
             latest = key.latest
             if "timeAfterCreate" in trigger:
-                return now >= latest.created + parse_duration_days(trigger["timeAfterCreate"]) * DAY
+                return now >= latest.created + parse_duration_seconds(trigger["timeAfterCreate"])
             if latest.exp is not None:
-                return now >= latest.exp - parse_duration_days(trigger["timeBeforeExpiry"]) * DAY
+                return now >= latest.exp - parse_duration_seconds(trigger["timeBeforeExpiry"])
         return False
 
     # -- crypto -----------------------------------------------------------------------------

@@ -86,6 +86,8 @@ def create_key(req: SimRequest) -> dict[str, Any]:
     attributes = body.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise errors.bad_parameter("Property 'attributes' must be an object.")
+    if body.get("kty") == "RSA-HSM" and str(getattr(vault, "sku", "premium")).lower() == "standard":
+        raise errors.hsm_needs_premium(vault.name)
     version = req.world.kv.create_key(
         vault.name,
         name,
