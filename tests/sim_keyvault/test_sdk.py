@@ -25,6 +25,7 @@ from tests.support import mi_credential
 VAULT = "kv-cmk-demo"
 RG = "rg-cmk"
 DAY = 86400
+CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
 
 
 def vault_url(sim: RunningSimulator) -> str:
@@ -297,3 +298,56 @@ def test_injected_503_on_create_is_retried_by_the_sdk(kv: KeyClient, fresh_sim: 
     assert [r["status"] for r in created if r["caller"]] == [503, 200]
     assert created[-1]["fault"] is None and fresh_sim.control.faults()[0]["hits"] == 1
     assert fresh_sim.world.kv.latest_version(VAULT, "cmk") == key.properties.version
+
+
+def _mgmt(sim: RunningSimulator) -> KeyVaultManagementClient:
+    """The ARM Key Vault client as keyvault-admin (Owner on the subscription)."""
+    return KeyVaultManagementClient(
+        mi_credential(sim.endpoints, "keyvault-admin"),
+        sim.endpoints["subscription_id"],
+        base_url=sim.endpoints["arm"],
+        connection_verify=sim.ca_bundle,
+        polling_interval=0,
+    )
+
+
+def test_rbac_vault_needs_a_data_action_role(fresh_sim: RunningSimulator) -> None:
+    from azure.mgmt.authorization import AuthorizationManagementClient
+
+    with _mgmt(fresh_sim) as mgmt:
+        vault = mgmt.vaults.update(RG, VAULT, {"properties": {"enableRbacAuthorization": True}})
+    with key_client(fresh_sim) as admin:
+        with pytest.raises(HttpResponseError) as exc:
+            admin.create_rsa_key("cmk")  # Owner has no data actions
+        assert _error_code(exc.value) == (403, "Forbidden", "ForbiddenByRbac")
+        assert "Action: 'Microsoft.KeyVault/vaults/keys/create/action'" in str(exc.value.message)
+        sub = fresh_sim.endpoints["subscription_id"]
+        officer = f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{CRYPTO_OFFICER}"
+        with AuthorizationManagementClient(
+            mi_credential(fresh_sim.endpoints, "keyvault-admin"),
+            sub,
+            base_url=fresh_sim.endpoints["arm"],
+            connection_verify=fresh_sim.ca_bundle,
+        ) as auth:
+            auth.role_assignments.create(
+                vault.id,
+                "5f0a3c1e-0000-4000-8000-00000000a001",
+                {
+                    "properties": {
+                        "roleDefinitionId": officer,
+                        "principalId": fresh_sim.identity("keyvault-admin")["object_id"],
+                        "principalType": "ServicePrincipal",
+                    }
+                },
+            )
+        key = admin.create_rsa_key("cmk")
+        assert admin.get_key("cmk").properties.version == key.properties.version
+
+
+def test_soft_deleted_vault_has_no_data_plane(kv: KeyClient, fresh_sim: RunningSimulator) -> None:
+    kv.create_rsa_key("cmk")
+    with _mgmt(fresh_sim) as mgmt:
+        mgmt.vaults.delete(RG, VAULT)
+    with pytest.raises(HttpResponseError) as exc:
+        kv.get_key("cmk")
+    assert _error_code(exc.value)[:2] == (404, "VaultNotFound")
