@@ -1,0 +1,276 @@
+"""The approval gate every flow uses: pause for a typed form, enforce four eyes, journal each decision."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from prefect import get_run_logger, pause_flow_run
+from prefect.exceptions import FlowPauseTimeout
+from prefect.input import RunInput
+from pydantic import Field
+
+from blocks.approval import ApprovalSettings
+from cmk.journal import Journal
+
+DEMO_APPROVER = "demo-approver (automated demo answer, not a person)"
+
+
+class ApprovalForm(RunInput):
+    """The form a change manager fills in to answer a paused run."""
+
+    approver: str = Field(
+        description="Your name or email. It must differ from the person who requested the change."
+    )
+    decision: Literal["approve", "reject"] = Field(
+        description="approve lets the run continue; reject cancels it."
+    )
+    change_ticket: str = Field(description="The change ticket that authorises this change, e.g. CHG0042.")
+    comment: str = Field(default="", description="Why you decided so (required when rejecting).")
+
+
+class ConfirmedApprovalForm(ApprovalForm):
+    """The approval form for destructive changes: the target's name must be typed back exactly."""
+
+    typed_confirmation: str = Field(
+        default="",
+        description="Type the exact name shown in the description to confirm you know what goes offline.",
+    )
+
+
+@dataclass
+class ApprovalOutcome:
+    """What the gate concluded."""
+
+    status: Literal["approved", "rejected", "expired"]
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    rejected_by: str | None = None
+    reason: str = ""
+
+    @property
+    def approved(self) -> bool:
+        """Whether the change may go ahead."""
+        return self.status == "approved"
+
+
+def refusal_reason(
+    answer: ApprovalForm,
+    *,
+    requested_by: str,
+    settings: ApprovalSettings,
+    earlier_approvers: list[str],
+    confirmation: str | None,
+) -> str | None:
+    """Why an answer cannot be accepted, or None when it can."""
+    approver = answer.approver.strip()
+    if not approver:
+        return "the approver name is empty"
+    if approver.lower() == requested_by.strip().lower():
+        return f"'{approver}' requested this change and cannot approve or reject it (four-eyes rule)"
+    if not settings.is_allowed(approver):
+        return f"'{approver}' is not on the list of allowed approvers"
+    if approver.lower() in {a.lower() for a in earlier_approvers}:
+        return f"'{approver}' has already approved; a different person must give the next approval"
+    if answer.decision == "approve" and not answer.change_ticket.strip():
+        return "a change ticket is required to approve"
+    if answer.decision == "reject" and not answer.comment.strip():
+        return "a comment is required to reject, so the requester knows why"
+    if answer.decision == "approve" and confirmation is not None:
+        typed = getattr(answer, "typed_confirmation", "")
+        if typed != confirmation:
+            return f"the typed confirmation {typed!r} does not match {confirmation!r} exactly"
+    return None
+
+
+def request_approval(
+    *,
+    change_id: str,
+    requested_by: str,
+    description_markdown: str,
+    settings: ApprovalSettings,
+    journal: Journal,
+    gate: str = "approval",
+    required_approvals: int = 1,
+    confirmation: str | None = None,
+) -> ApprovalOutcome:
+    """Pause until enough valid answers arrive; invalid ones are refused with a logged reason."""
+    logger = get_run_logger()
+    form = ConfirmedApprovalForm if confirmation is not None else ApprovalForm
+    outcome = ApprovalOutcome(status="expired")
+    attempt = 0
+    while True:
+        attempt += 1
+        waiting = required_approvals - len(outcome.approvals)
+        header = (
+            f"**Approval {len(outcome.approvals) + 1} of {required_approvals}**\n\n"
+            if required_approvals > 1
+            else ""
+        )
+        refused = ""
+        if outcome.refusals:
+            refused = f"\n\n> Previous answer refused: {outcome.refusals[-1]}.\n"
+        logger.info("Waiting for %d approval(s) at gate '%s' of change %s.", waiting, gate, change_id)
+        try:
+            answer = pause_flow_run(
+                wait_for_input=form.with_initial_data(description=header + description_markdown + refused),
+                timeout=settings.timeout_seconds,
+                poll_interval=settings.poll_interval_seconds,
+                key=f"{gate}-{attempt}",
+            )
+        except FlowPauseTimeout:
+            outcome.status = "expired"
+            outcome.reason = f"no valid answer within {settings.timeout_seconds} seconds"
+            journal.record(
+                actor="approval-gate",
+                action="approval.expired",
+                target=gate,
+                before=None,
+                after={"reason": outcome.reason},
+                change_id=change_id,
+                outcome="expired",
+            )
+            logger.error("Approval expired for change %s: nothing was changed.", change_id)
+            return outcome
+        reason = refusal_reason(
+            answer,
+            requested_by=requested_by,
+            settings=settings,
+            earlier_approvers=[a["approver"] for a in outcome.approvals],
+            confirmation=confirmation,
+        )
+        answered = {
+            "approver": answer.approver.strip(),
+            "decision": answer.decision,
+            "change_ticket": answer.change_ticket.strip(),
+            "comment": answer.comment.strip(),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if reason is not None:
+            outcome.refusals.append(reason)
+            journal.record(
+                actor=answered["approver"] or "unknown",
+                action="approval.refused",
+                target=gate,
+                before=None,
+                after={**answered, "reason": reason},
+                change_id=change_id,
+                outcome="refused",
+            )
+            logger.warning("Approval answer refused: %s. The run stays paused for a valid answer.", reason)
+            continue
+        journal.record(
+            actor=answered["approver"],
+            action=f"approval.{answer.decision}",
+            target=gate,
+            before=None,
+            after=answered,
+            change_id=change_id,
+        )
+        if answer.decision == "reject":
+            outcome.status = "rejected"
+            outcome.rejected_by = answered["approver"]
+            outcome.reason = answered["comment"]
+            outcome.approvals.append(answered)
+            logger.warning(
+                "Change %s rejected by %s: %s", change_id, answered["approver"], answered["comment"]
+            )
+            return outcome
+        outcome.approvals.append(answered)
+        logger.info(
+            "Approved by %s (%d of %d).", answered["approver"], len(outcome.approvals), required_approvals
+        )
+        if len(outcome.approvals) >= required_approvals:
+            outcome.status = "approved"
+            return outcome
+
+
+def find_paused_run(flow_run_id: UUID | str | None = None, *, flow_name: str | None = None) -> Any | None:
+    """The paused flow run with this id, or the newest paused run of the named flow."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        run_filter = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+        )
+        if flow_run_id is not None:
+            run_filter.id = FlowRunFilterId(any_=[UUID(str(flow_run_id))])
+        flow_filter = FlowFilter(name=FlowFilterName(any_=[flow_name])) if flow_name else None
+        runs = client.read_flow_runs(
+            flow_run_filter=run_filter, flow_filter=flow_filter, sort=FlowRunSort.START_TIME_DESC, limit=1
+        )
+        return runs[0] if runs else None
+
+
+def answer_approval(
+    flow_run_id: UUID | str,
+    *,
+    approver: str,
+    decision: Literal["approve", "reject"],
+    change_ticket: str = "",
+    comment: str = "",
+    typed_confirmation: str | None = None,
+    wait_seconds: float = 60.0,
+) -> None:
+    """Resume a paused run with an answer, waiting up to wait_seconds for it to pause first."""
+    from prefect import resume_flow_run
+
+    deadline = time.monotonic() + wait_seconds
+    while find_paused_run(flow_run_id) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"Flow run {flow_run_id} did not pause for approval within {wait_seconds:.0f} s."
+            )
+        time.sleep(0.5)
+    run_input: dict[str, Any] = {
+        "approver": approver,
+        "decision": decision,
+        "change_ticket": change_ticket,
+        "comment": comment,
+    }
+    if typed_confirmation is not None:
+        run_input["typed_confirmation"] = typed_confirmation
+    resume_flow_run(UUID(str(flow_run_id)), run_input=run_input)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m flows.approval FLOW_RUN_ID --approver NAME --decision approve|reject [--ticket T] [--comment C]."""
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.approval", description="Answer a paused CMK flow run."
+    )
+    parser.add_argument("flow_run_id")
+    parser.add_argument("--approver", required=True)
+    parser.add_argument("--decision", choices=["approve", "reject"], required=True)
+    parser.add_argument("--ticket", default="")
+    parser.add_argument("--comment", default="")
+    parser.add_argument("--confirm", default=None, help="the typed confirmation, for destructive flows")
+    args = parser.parse_args(argv)
+    answer_approval(
+        args.flow_run_id,
+        approver=args.approver,
+        decision=args.decision,
+        change_ticket=args.ticket,
+        comment=args.comment,
+        typed_confirmation=args.confirm,
+    )
+    print(f"Answered {args.flow_run_id}: {args.decision} by {args.approver}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

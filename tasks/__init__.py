@@ -1,0 +1,1 @@
+"""Small verb_noun Prefect tasks, one side effect each, idempotent (read, then write only if needed)."""

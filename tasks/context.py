@@ -1,0 +1,51 @@
+"""The services a flow run works with, built once from its blocks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from blocks.connections import AzureAdminConnection, PowerPlatformAdminConnection
+from cmk.arm import ArmService
+from cmk.checkpoints import CheckpointStore
+from cmk.journal import Journal
+from cmk.keyvault import KeyVaultService
+from cmk.powerplatform import PowerPlatformService
+
+
+def state_dir() -> Path:
+    """Where checkpoints and the journal live (CMK_STATE_DIR, default ./.state); share it between workers."""
+    return Path(os.environ.get("CMK_STATE_DIR", ".state"))
+
+
+def reports_dir() -> Path:
+    """Where CSV reports are written (CMK_REPORTS_DIR, default ./reports)."""
+    return Path(os.environ.get("CMK_REPORTS_DIR", "reports"))
+
+
+@dataclass
+class Services:
+    """Clients for both administrator sides, the journal and this change's checkpoints."""
+
+    keyvault: KeyVaultService
+    arm: ArmService
+    powerplatform: PowerPlatformService
+    journal: Journal
+    checkpoints: CheckpointStore
+    admin_object_id: str | None
+
+
+def connect(azure_block: str, powerplatform_block: str, *, change_id: str, flow: str) -> Services:
+    """Load both connection blocks and build the services for one change."""
+    azure = AzureAdminConnection.load(azure_block)
+    powerplatform = PowerPlatformAdminConnection.load(powerplatform_block)
+    journal = Journal(state_dir() / "journal.jsonl")
+    return Services(
+        keyvault=azure.key_vault_service(journal, change_id),
+        arm=azure.arm_service(journal, change_id),
+        powerplatform=powerplatform.power_platform_service(journal, change_id),
+        journal=journal,
+        checkpoints=CheckpointStore(state_dir() / "changes", change_id, flow),
+        admin_object_id=powerplatform.admin_object_id,
+    )

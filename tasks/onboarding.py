@@ -1,0 +1,85 @@
+"""Onboarding steps: provider, key, policy, grants and the check that the policy identity can use the key."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cmk.models import KeyInfo, PolicyInfo, VaultInfo
+from tasks.context import Services
+from tasks.retry import retry_transient
+
+CRYPTO_SERVICE_ENCRYPTION_USER = "Key Vault Crypto Service Encryption User"
+READER = "Reader"
+_RETRY = {
+    "retries": 3,
+    "retry_delay_seconds": [2, 5, 10],
+    "retry_condition_fn": retry_transient,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(name="read-vault", **_RETRY)
+def read_vault(services: Services, vault_id: str) -> VaultInfo:
+    """The vault's protection settings and access model."""
+    return services.keyvault.get_vault(vault_id)
+
+
+@task(name="register-provider", **_RETRY)
+def register_provider(services: Services, timeout_seconds: float = 600) -> str:
+    """Register Microsoft.PowerPlatform on the subscription and wait until it is Registered."""
+    state = services.arm.ensure_provider_registered(
+        "Microsoft.PowerPlatform", timeout=timeout_seconds, poll=2
+    )
+    get_run_logger().info("Microsoft.PowerPlatform is %s.", state)
+    return state
+
+
+@task(name="ensure-key", **_RETRY)
+def ensure_key(services: Services, vault_uri: str, key_name: str, key_type: str, key_size: int) -> KeyInfo:
+    """Create the key, or adopt an existing one of the right type and size."""
+    key, created = services.keyvault.ensure_key(vault_uri, key_name, kty=key_type, size=key_size)
+    get_run_logger().info(
+        "Key %s %s (version %s).", key_name, "created" if created else "adopted", key.version
+    )
+    return key
+
+
+@task(name="deploy-policy", **_RETRY)
+def deploy_policy(
+    services: Services, resource_group: str, policy_name: str, location: str, vault_id: str, key_name: str
+) -> PolicyInfo:
+    """Create the Encryption enterprise policy by template deployment (version-less key: follows rotation)."""
+    policy = services.arm.deploy_enterprise_policy(resource_group, policy_name, location, vault_id, key_name)
+    get_run_logger().info("Policy %s has systemId %s.", policy.name, policy.system_id)
+    return policy
+
+
+@task(name="wait-policy-identity", **_RETRY)
+def wait_policy_identity(services: Services, policy_id: str, timeout_seconds: float = 600) -> PolicyInfo:
+    """Wait until the policy's managed identity is visible."""
+    return services.arm.wait_for_policy_identity(policy_id, timeout=timeout_seconds, poll=2)
+
+
+@task(name="grant-key-access", **_RETRY)
+def grant_key_access(services: Services, vault: VaultInfo, policy: PolicyInfo) -> str:
+    """Give the policy identity get/wrapKey/unwrapKey: an access-policy entry or the RBAC role, by vault mode."""
+    if vault.rbac:
+        _, created = services.arm.ensure_role_assignment(
+            vault.id, policy.principal_id, CRYPTO_SERVICE_ENCRYPTION_USER
+        )
+        how = "role Key Vault Crypto Service Encryption User"
+    else:
+        created = services.keyvault.ensure_access_policy(vault.id, policy.principal_id)
+        how = "access policy get/wrapKey/unwrapKey"
+    get_run_logger().info(
+        "Key access for the policy identity: %s (%s).", how, "granted" if created else "present"
+    )
+    return how
+
+
+@task(name="grant-policy-reader", **_RETRY)
+def grant_policy_reader(services: Services, policy: PolicyInfo, admin_object_id: str) -> bool:
+    """Give the Power Platform administrator Reader on the policy (needed to link environments)."""
+    _, created = services.arm.ensure_role_assignment(policy.id, admin_object_id, READER)
+    return created

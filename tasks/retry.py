@@ -1,0 +1,24 @@
+"""Which task failures are worth a retry: transient service errors only, never a refused precondition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cmk.errors import BusyError, ThrottledError
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, busy environments, timeouts and 5xx answers are transient; everything else is final."""
+    if isinstance(exc, ThrottledError | BusyError | TimeoutError | ConnectionError):
+        return True
+    status = getattr(exc, "status", None)
+    return isinstance(status, int) and status >= 500
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """A Prefect retry_condition_fn that retries only transient failures."""
+    try:
+        state.result()
+    except Exception as exc:  # the state's own exception
+        return is_transient(exc)
+    return False
