@@ -194,3 +194,21 @@ def test_vault_put_answers_with_an_async_operation(admin: Arm, sim: RunningSimul
     assert admin.http.get(response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
     vault_uri = response.json()["properties"]["vaultUri"]
     assert vault_uri.startswith("https://127.0.0.1:") and vault_uri.count("/") == 3
+
+
+def test_deployment_validate(admin: Arm) -> None:
+    path = "/subscriptions/{sub}/resourcegroups/rg-cmk/providers/Microsoft.Resources/deployments/v1/validate"
+    resource = {"type": "Microsoft.Web/sites", "apiVersion": "2020-10-30", "name": "x", "location": "europe"}
+    bad = admin("POST", path, api="2026-06-01", json={"properties": {"template": {"resources": [resource]}}})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "UnsupportedResourceType"
+    resource.update(type="Microsoft.PowerPlatform/enterprisePolicies", name="[parameters('n')]")
+    template = {"parameters": {"n": {"type": "string"}}, "resources": [resource]}
+    good = admin(
+        "POST",
+        path,
+        api="2026-06-01",
+        json={"properties": {"template": template, "parameters": {"n": {"value": "ep"}}}},
+    )
+    assert good.status_code == 200 and good.json()["properties"]["validatedResources"][0]["id"].endswith(
+        "/ep"
+    )
