@@ -14,10 +14,10 @@ from blocks.approval import ApprovalSettings
 from cmk.checkpoints import validate_change_id
 from cmk.preflight import Finding
 from cmk.resource_ids import parse_vault_id
-from flows.approval import request_approval
+from flows.approval import ApprovalOutcome, request_approval
 from flows.fanout import run_waves
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
-from tasks.context import connect
+from tasks.context import Services, connect
 from tasks.environments import describe, read_environments
 from tasks.onboarding import (
     deploy_policy,
@@ -88,6 +88,13 @@ def onboard(
 
     vault = read_vault(services, vault_id)
     all_envs = read_environments(services)
+    recorded = services.checkpoints.step("plan")
+    if recorded:
+        logger.info(
+            "Resuming change %s: %d environment(s) from its recorded plan.",
+            change_id,
+            len(recorded["environments"]),
+        )
     findings, targets = preflight_onboarding(
         services,
         vault,
@@ -96,8 +103,9 @@ def onboard(
         key_name=key_name,
         key_type=key_type,
         key_size=key_size,
-        requested=environments or [],
+        requested=recorded["environments"] if recorded else environments or [],
         admin_object_id=admin_object_id,
+        resuming=set(services.checkpoints.environments()) if recorded else set(),
     )
     plan_rows = [
         {"environment_id": e.id, **describe(e), "key_managed_by_before": e.key_managed_by} for e in targets
@@ -138,6 +146,8 @@ def onboard(
             "findings": [f.code for f in findings],
         }
 
+    if not recorded:
+        services.checkpoints.finish_step("plan", {"environments": [r["environment_id"] for r in plan_rows]})
     register_provider(services)
     key = ensure_key(services, vault.uri, key_name, key_type, key_size)
     policy = deploy_policy(services, resource_group, policy_name, location, vault.id, key_name)
@@ -157,14 +167,12 @@ def onboard(
             message="The enterprise policy's identity cannot use the key; see the summary artifact."
         )
 
-    approval_block = ApprovalSettings.load(approval_settings)
-    outcome = request_approval(
-        change_id=change_id,
-        requested_by=requested_by,
-        settings=approval_block,
-        journal=services.journal,
-        gate="onboard-link",
-        description_markdown=approval_markdown(plan_md, policy.system_id, len(plan_rows)),
+    outcome = approve_once(
+        services,
+        change_id,
+        requested_by,
+        approval_settings,
+        approval_markdown(plan_md, policy.system_id, len(plan_rows)),
     )
     if not outcome.approved:
         summary = (
@@ -222,6 +230,31 @@ def onboard(
             data=report,
         )
     return report
+
+
+def approve_once(
+    services: Services, change_id: str, requested_by: str, approval_settings: str, description: str
+) -> ApprovalOutcome:
+    """Ask for approval, unless this change was already approved in an earlier run (recorded in its checkpoint)."""
+    earlier = services.checkpoints.step("approval")
+    if earlier:
+        get_run_logger().info(
+            "Change %s was approved earlier by %s; not asking again.",
+            change_id,
+            ", ".join(a["approver"] for a in earlier["approvals"]),
+        )
+        return ApprovalOutcome(status="approved", approvals=earlier["approvals"])
+    outcome = request_approval(
+        change_id=change_id,
+        requested_by=requested_by,
+        settings=ApprovalSettings.load(approval_settings),
+        journal=services.journal,
+        gate=f"{FLOW}-link",
+        description_markdown=description,
+    )
+    if outcome.approved:
+        services.checkpoints.finish_step("approval", {"approvals": outcome.approvals})
+    return outcome
 
 
 def validate_inputs(

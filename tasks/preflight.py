@@ -88,8 +88,13 @@ def preflight_onboarding(
     key_size: int,
     requested: list[str],
     admin_object_id: str | None,
+    resuming: set[str] | None = None,
 ) -> tuple[list[Finding], list[EnvironmentInfo]]:
-    """Vault, existing key, geo and environment checks before onboarding changes anything."""
+    """Vault, existing key, geo and environment checks before onboarding changes anything.
+
+    Environments in `resuming` were started by an earlier run of the same change: only their existence is
+    checked, since an operation in flight or a finished link is expected there.
+    """
     findings: list[Finding] = list(check_vault(vault, vault.id))
     if normalise_geo(location) not in POWER_PLATFORM_GEOS:
         findings.append(
@@ -139,8 +144,10 @@ def preflight_onboarding(
     targets, missing = choose_environments(envs, requested, location)
     findings += missing
     policy = planned_policy(location)
+    resuming = {e.lower() for e in (resuming or set())}
     for env in targets:
-        findings += check_environment(env, policy)
+        if env.id.lower() not in resuming:
+            findings += check_environment(env, policy)
     if not targets:
         findings.append(
             Finding(
