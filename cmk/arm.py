@@ -413,7 +413,7 @@ class ArmService:
         return created.id, True
 
     def delete_role_assignment(self, assignment_id: str) -> bool:
-        """Delete a role assignment by id; False when it did not exist."""
+        """Delete a role assignment by id; False when it did not exist (404 or 204)."""
         capture = CorrelationCapture()
         try:
             deleted = self.authorization.role_assignments.delete_by_id(
@@ -423,7 +423,9 @@ class ArmService:
             return False
         except Exception as exc:
             raise from_azure_error(exc, action="Deleting the role assignment", target=assignment_id) from exc
-        before = role_assignment_info(deleted).__dict__ if deleted is not None else {"id": assignment_id}
+        if deleted is None:  # 204: there was nothing to delete
+            return False
+        before = role_assignment_info(deleted).__dict__
         self.audit.record(
             action="arm.role_assignment.delete",
             target=assignment_id,

@@ -235,7 +235,8 @@ class KeyVaultService:
             infos = [key_info(client.get_key(name, v)) for v in versions]
         if not infos:
             raise NotFoundError(f"Key {name} has no versions in {vault_uri}. Create it first.", target=target)
-        return sorted(infos, key=lambda k: (k.created_on.timestamp() if k.created_on else 0.0, k.version))
+        # Stable sort: versions created within the same second keep the service's listing order.
+        return sorted(infos, key=lambda k: k.created_on.timestamp() if k.created_on else 0.0)
 
     def ensure_key(
         self, vault_uri: str, name: str, kty: str = "RSA", size: int = 2048

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 import uuid
@@ -133,7 +134,7 @@ class PowerPlatformService:
         self._owns_http = http is None
         self.http = http or httpx.Client(
             base_url=settings.bap_endpoint.rstrip("/"),
-            verify=settings.verify,
+            verify=ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             headers={"User-Agent": "cmk-orchestrator", "Accept": "application/json"},
         )

@@ -74,11 +74,13 @@ def check_policy(
                 "Use the policy that references this vault, or check the vault you meant.",
             )
         )
+    # A warning: the cause (missing permission, disabled or expired key) is a blocking finding of its own,
+    # and a freshly created policy is Unhealthy until its identity is granted access.
     if policy.health and policy.health.lower() == "unhealthy":
         out.append(
             Finding(
                 "POLICY_UNHEALTHY",
-                "blocking",
+                "warning",
                 policy.id,
                 "The policy is Unhealthy: its identity cannot use its key, so linked environments "
                 "are locked.",
