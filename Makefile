@@ -29,7 +29,7 @@ sim: $(STAMP)
 	$(BIN)/python -m simulator serve --scenario demo
 
 demo: $(STAMP)
-	$(BIN)/python -m demo
+	mkdir -p .state && $(BIN)/python -m deployments.demo
 
 clean:
 	rm -rf $(VENV) .state reports .pytest_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import socket
 import tempfile
 import threading
@@ -119,6 +120,9 @@ class SimulatorServer:
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
         if self._server is not None:
+            # Clients that keep TLS connections alive make uvicorn log "graceful shutdown exceeded" at ERROR
+            # level after timeout_graceful_shutdown; that is expected on stop, not an error.
+            logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
