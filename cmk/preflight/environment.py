@@ -91,6 +91,16 @@ def check_environment(
                 "Wait for the running operation, or restore key access and re-enable the environment.",
             )
         )
+    if env.cmk and (env.cmk.status or "").lower() == "failed":
+        out.append(
+            Finding(
+                "ENV_PREVIOUS_LINK_FAILED",
+                "warning",
+                target,
+                f"The last link of environment {env.display_name} failed; its data stays on the previous key.",
+                "Fix the cause (usually key access), then link again: the service resumes where it stopped.",
+            )
+        )
     if env.cmk and policy is not None and env.cmk.status and env.cmk.status.lower() == "linked":
         if env.cmk.system_id and policy.system_id:
             same_policy = env.cmk.system_id.lower() == policy.system_id.lower()

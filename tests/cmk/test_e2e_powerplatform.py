@@ -9,6 +9,7 @@ import pytest
 from cmk.errors import BusyError, NotFoundError, OperationFailedError, OperationTimeoutError, ThrottledError
 from cmk.models import OperationHandle
 from cmk.powerplatform import PowerPlatformService
+from cmk.preflight import run_preflight
 from cmk.retry import RetryPolicy
 from tests.cmk.conftest import FINANCE, HR, LEGACY_BYOK, MARKETING, Services, onboard
 
@@ -160,6 +161,10 @@ def test_failed_link_raises_operation_failed(svc: Services) -> None:
     assert info.value.handle == handle and info.value.code == "CustomerManagedKeyInaccessible"
     assert "cannot use its encryption key" in str(info.value)
     assert svc.bap.get_environment(FINANCE).cmk.status == "Failed"  # type: ignore[union-attr]
+    report = run_preflight(
+        svc.kv, svc.arm, svc.bap, vault_id=svc.vault_id, policy_id=policy.id, env_ids=[FINANCE]
+    )
+    assert {"ENV_PREVIOUS_LINK_FAILED", "IDENTITY_KEY_PERMISSIONS_MISSING"} <= set(report.codes())
 
 
 def test_enable_managed_environment(svc: Services) -> None:

@@ -167,6 +167,7 @@ def test_rbac_vault_needs_the_role_at_vault_scope_or_above() -> None:
         ({"cmk": f.link("Linked")}, ["ENV_ALREADY_LINKED"]),
         ({"cmk": f.link("Linked", system_id="/regions/europe/x/other")}, ["ENV_LINKED_TO_OTHER_POLICY"]),
         ({"byok": True, "key_managed_by": "Customer"}, ["ENV_LEGACY_BYOK"]),
+        ({"cmk": f.link("Failed")}, ["ENV_PREVIOUS_LINK_FAILED"]),
     ],
 )
 def test_environment_findings(env_kw: dict, expected: list[str]) -> None:
