@@ -1,0 +1,93 @@
+"""Inventory (read-only): every environment with its policy, key and health, and the tenant's risk findings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.states import Failed
+
+from blocks import DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
+from cmk.inventory import SEVERITY_ORDER, TenantSnapshot, assess
+from tasks.context import connect
+from tasks.environments import read_environments
+from tasks.inventory import (
+    publish_inventory,
+    read_azure_side,
+    read_journal_grants,
+    read_policies,
+    read_retirements,
+)
+
+FLOW = "inventory"
+FailOn = Literal["never", "high", "medium", "low"]
+
+
+@flow(name=FLOW, log_prints=True)
+def inventory(
+    expiry_margin_days: int = 30,
+    fail_on: FailOn = "never",
+    azure_connection: str = DEFAULT_AZURE_BLOCK,
+    powerplatform_connection: str = DEFAULT_POWERPLATFORM_BLOCK,
+) -> dict[str, Any]:
+    """Read every environment, policy, vault and key, and report the risks; changes nothing.
+
+    Args:
+        expiry_margin_days: Flag keys that expire within this many days.
+        fail_on: End the run Failed when a risk of this severity or worse is found (never = always Completed).
+        azure_connection: Name of the Azure administrator connection block (needs read access only).
+        powerplatform_connection: Name of the Power Platform administrator connection block.
+    """
+    logger = get_run_logger()
+    if not 0 <= expiry_margin_days <= 3650:
+        raise ValueError(f"expiry_margin_days must be between 0 and 3650; got {expiry_margin_days}.")
+    taken_at = datetime.now(UTC)
+    services = connect(
+        azure_connection,
+        powerplatform_connection,
+        change_id=f"inventory-{taken_at:%Y%m%dT%H%M%S}",
+        flow=FLOW,
+    )
+    environments = read_environments(services)
+    policies = read_policies(services)
+    grants = read_journal_grants(services)
+    retirements = read_retirements()
+    azure = read_azure_side(services, policies, grants, retirements)
+    snapshot = TenantSnapshot(
+        environments=environments,
+        policies=policies,
+        vaults=azure.vaults,
+        keys=azure.keys,
+        role_assignments=azure.role_assignments,
+        expected_grants=grants,
+        retirements=retirements,
+        read_errors=azure.errors,
+    )
+    report = assess(snapshot, taken_at, expiry_margin_days)
+    paths = publish_inventory(report)
+    counts = report.counts()
+    logger.info(
+        "Inventory: %d environment(s), %d polic(ies); risks: %d high, %d medium, %d low.",
+        len(report.rows),
+        len(policies),
+        counts["high"],
+        counts["medium"],
+        counts["low"],
+    )
+    result = {
+        "taken_at": taken_at.isoformat(timespec="seconds"),
+        "environments": len(report.rows),
+        "policies": len(policies),
+        "risks": [r.to_row() for r in report.risks],
+        "risk_codes": sorted({r.code for r in report.risks}),
+        "csv": [str(p) for p in paths],
+    }
+    worst = report.worst()
+    if fail_on != "never" and worst is not None and SEVERITY_ORDER[worst] <= SEVERITY_ORDER[fail_on]:
+        return Failed(
+            message=f"Inventory found {counts['high']} high, {counts['medium']} medium and {counts['low']} "
+            f"low risk(s) (fail_on={fail_on}); see the inventory-summary artifact.",
+            data=result,
+        )
+    return result
