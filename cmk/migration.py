@@ -1,0 +1,152 @@
+"""BYOK -> CMK migration and revert to the Microsoft-managed key: who is a target, what blocks, how long to keep keys."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cmk.lockdown import linked_to
+from cmk.models import EnvironmentInfo, PolicyInfo
+from cmk.preflight import Finding, check_environment, same_geo
+
+# DOC25: "the BYOK key in the Microsoft key vault is retained for at least 28 days".
+BYOK_RETENTION_DAYS = 28
+# DOC25/DOC23b: after unlinking, keep the key, the vault and the policy's permissions for 30 days.
+REVERT_KEEP_KEY_DAYS = 30
+
+
+def until(start: datetime, days: int) -> str:
+    """The date `days` after start, as YYYY-MM-DD."""
+    return (start + timedelta(days=days)).date().isoformat()
+
+
+def policy_health_findings(policy: PolicyInfo) -> list[Finding]:
+    """A policy environments are moved onto (or off) must be Healthy: its identity can use its key."""
+    if (policy.health or "").lower() == "healthy":
+        return []
+    return [
+        Finding(
+            "POLICY_NOT_HEALTHY",
+            "blocking",
+            policy.id,
+            f"Enterprise policy {policy.name} is {policy.health or 'of unknown health'}: its identity cannot use "
+            "its key now, so moving environments to or from it would fail.",
+            "Restore the policy identity's access to its key (unlock flow, or grant it), wait until the policy "
+            "reports Healthy, then re-run.",
+        )
+    ]
+
+
+def choose_byok(
+    envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo
+) -> tuple[list[EnvironmentInfo], list[Finding]]:
+    """The requested environments, or every legacy BYOK one in the policy's geo; findings for the rest."""
+    by_id = {e.id.lower(): e for e in envs}
+    findings: list[Finding] = []
+    if requested:
+        chosen = []
+        for env_id in requested:
+            env = by_id.get(env_id.strip().lower())
+            if env is None:
+                findings += check_environment(None, None, env_id.strip())
+                continue
+            chosen.append(env)
+            if not env.byok and not linked_to(env, policy):
+                findings.append(
+                    Finding(
+                        "ENV_NOT_BYOK",
+                        "blocking",
+                        env.id,
+                        f"Environment {env.display_name} is not on a legacy BYOK key "
+                        f"(key managed by {env.key_managed_by}).",
+                        "Leave it out: use the onboard flow for Microsoft-managed environments, or the "
+                        "rotation flow to move a CMK environment to another policy.",
+                    )
+                )
+        return chosen, findings
+    chosen = [e for e in envs if e.byok and same_geo(e.location, policy.location)]
+    for env in envs:
+        if env.byok and not same_geo(env.location, policy.location):
+            findings.append(
+                Finding(
+                    "BYOK_OTHER_GEO",
+                    "info",
+                    env.id,
+                    f"BYOK environment {env.display_name} is in geo {env.location}, not {policy.location}.",
+                    f"Migrate it with a CMK policy created in geo {env.location}.",
+                )
+            )
+    if not chosen:
+        findings.append(
+            Finding(
+                "NO_BYOK_ENVIRONMENTS",
+                "blocking",
+                policy.location,
+                f"No environment in geo {policy.location} is on a legacy BYOK key.",
+                "Nothing to migrate here; pass environment ids explicitly if you expected some.",
+            )
+        )
+    return chosen, findings
+
+
+def revert_findings(env: EnvironmentInfo, policy: PolicyInfo | None) -> list[Finding]:
+    """Why env cannot be unlinked back to the Microsoft-managed key now (info when it already is)."""
+    if env.cmk is None:
+        if env.byok:
+            return [
+                Finding(
+                    "ENV_LEGACY_BYOK",
+                    "blocking",
+                    env.id,
+                    f"Environment {env.display_name} uses a legacy BYOK key, not a CMK policy; revert only unlinks "
+                    "CMK policies.",
+                    "Leave it out of this change.",
+                )
+            ]
+        return [
+            Finding(
+                "ENV_ALREADY_MICROSOFT",
+                "info",
+                env.id,
+                f"Environment {env.display_name} already uses the Microsoft-managed key.",
+                "Nothing to do for this environment.",
+            )
+        ]
+    out: list[Finding] = []
+    if policy is not None and not linked_to(env, policy):
+        out.append(
+            Finding(
+                "ENV_LINKED_TO_OTHER_POLICY",
+                "blocking",
+                env.id,
+                f"Environment {env.display_name} is linked to {env.cmk.policy_arm_id}, not {policy.name}.",
+                "Leave it out, or leave policy_id empty to revert each environment from its own policy.",
+            )
+        )
+    status = (env.cmk.status or "").lower()
+    if status in {"linking", "unlinking"}:
+        out.append(
+            Finding(
+                "ENV_OPERATION_RUNNING",
+                "blocking",
+                env.id,
+                f"Environment {env.display_name} has a {env.cmk.status} operation running.",
+                "Wait for it to finish, then re-run.",
+            )
+        )
+    elif (env.runtime_state or "").lower() == "disabled":
+        out.append(
+            Finding(
+                "ENV_DISABLED",
+                "blocking",
+                env.id,
+                f"Environment {env.display_name} is disabled ({env.runtime_reason or 'no reason given'}); a locked "
+                "environment cannot be unlinked.",
+                "Restore key access and re-enable it (unlock flow) first.",
+            )
+        )
+    return out
+
+
+def environments_of(envs: list[EnvironmentInfo], policy: PolicyInfo) -> list[EnvironmentInfo]:
+    """Every environment linked (or linking) to the policy."""
+    return [e for e in envs if linked_to(e, policy)]

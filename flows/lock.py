@@ -1,0 +1,335 @@
+"""Decommission lock: blast radius first, two approvals and the typed policy name, then revoke key access and verify."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.states import Cancelled, Failed
+
+from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
+from cmk.checkpoints import validate_change_id
+from cmk.errors import CmkError
+from cmk.lockdown import Grant, blast_radius, default_method, plan_revocation
+from cmk.resource_ids import parse_policy_id
+from flows.gates import approve_once
+from flows.summaries import approvals_section
+from tasks.context import Services, connect
+from tasks.environments import read_environments
+from tasks.lock_reports import publish_blast_radius, publish_outcome
+from tasks.lockdown import (
+    read_key_role_assignments,
+    read_policies_sharing_key,
+    read_policy,
+    read_policy_key,
+    revoke_grant,
+    wait_environments_runtime,
+    wait_policy_health,
+)
+from tasks.onboarding import read_vault
+from tasks.reports import publish_journal, publish_summary
+
+FLOW = "lock"
+REVOKED = "lock.access_revoked"
+RESTORED = "unlock.access_restored"
+
+
+@flow(name=FLOW, log_prints=True)
+def lock(
+    change_id: str,
+    requested_by: str,
+    policy_id: str,
+    method: Literal["auto", "access_policy", "role_assignment", "disable_key"] = "auto",
+    dry_run: bool = False,
+    lock_timeout_seconds: int = 3600,
+    azure_connection: str = DEFAULT_AZURE_BLOCK,
+    powerplatform_connection: str = DEFAULT_POWERPLATFORM_BLOCK,
+    approval_settings: str = DEFAULT_APPROVAL_BLOCK,
+) -> dict[str, Any]:
+    """Take every environment of an enterprise policy offline by revoking the policy's key access (decommission).
+
+    Never deletes the key, the vault or the policy. Needs two approvals from two people other than the requester,
+    each typing the policy name back exactly. Undo with the unlock flow and this change id.
+
+    Args:
+        change_id: Your change number; re-running with the same id resumes and never revokes twice.
+        requested_by: Who asks for this lock; they cannot approve it.
+        policy_id: ARM id of the Encryption enterprise policy whose environments go offline.
+        method: How to revoke: auto (access policy or role, by the vault's permission model), access_policy, role_assignment or disable_key (disables the key version the policy uses).
+        dry_run: Only show the blast radius and what would be revoked; change nothing.
+        lock_timeout_seconds: How long to wait for the policy to turn Unhealthy and its environments to go offline.
+        azure_connection: Name of the Azure administrator connection block.
+        powerplatform_connection: Name of the Power Platform administrator connection block.
+        approval_settings: Name of the approval settings block.
+    """
+    logger = get_run_logger()
+    validate_inputs(change_id, requested_by, policy_id, method, lock_timeout_seconds)
+    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
+    undone_by = unlocked_by(services, change_id)
+    if undone_by:
+        return Failed(
+            message=f"Lock {change_id} was undone by unlock change {undone_by}; start a new change id to lock "
+            "this policy again. Nothing was changed."
+        )
+
+    recorded = services.checkpoints.step("plan")
+    policy = read_policy(services, policy_id)
+    if policy is None:
+        return Failed(
+            message=f"Enterprise policy {policy_id} does not exist or cannot be read. Nothing was changed."
+        )
+    if policy.kind.lower() != "encryption" or not policy.vault_id:
+        return Failed(
+            message=f"Policy {policy.name} is not an Encryption policy with a key vault. Nothing was changed."
+        )
+    if recorded:
+        locked_at = datetime.fromisoformat(recorded["locked_at"])
+        blast = recorded["blast_radius"]
+        grants = [Grant.from_dict(g) for g in recorded["grants"]]
+        chosen, reason = recorded["method"], None
+        logger.info("Resuming lock %s from its recorded plan.", change_id)
+    else:
+        locked_at = datetime.now(UTC)
+        vault = read_vault(services, policy.vault_id)
+        chosen = default_method(vault) if method == "auto" else method
+        # Disabling a key also locks every other policy that uses the same key.
+        affected = read_policies_sharing_key(services, policy) if chosen == "disable_key" else [policy]
+        envs = read_environments(services)
+        blast = [row for p in affected for row in blast_radius(envs, p, locked_at, policy_name=p.name)]
+        assignments = read_key_role_assignments(services, vault, policy)
+        key = read_policy_key(services, vault, policy) if chosen == "disable_key" else None
+        grants, reason = plan_revocation(chosen, vault, policy, assignments, key)
+
+    blast_md = blast_markdown(policy.name, blast)
+    plan_md = plan_markdown(change_id, requested_by, policy.name, chosen, grants, blast_md)
+    blast_csv = publish_blast_radius(FLOW, change_id, blast)
+    if reason is not None or dry_run:
+        verdict = (
+            f"**Stopped before any change**: {reason}."
+            if reason
+            else "Dry run: nothing was changed. This is what an approved lock would take offline."
+        )
+        publish_summary(FLOW, change_id, f"# Lock {change_id}: plan\n\n{verdict}\n\n{plan_md}")
+        if reason:
+            return Failed(message=f"Cannot lock {policy.name} by {chosen}: {reason}. Nothing was changed.")
+        return {
+            "change_id": change_id,
+            "dry_run": True,
+            "policy_id": policy.id,
+            "blast_radius": blast,
+            "would_revoke": [g.to_dict() for g in grants],
+            "csv": str(blast_csv),
+        }
+    if not recorded:
+        services.checkpoints.finish_step(
+            "plan",
+            {
+                "locked_at": locked_at.isoformat(),
+                "blast_radius": blast,
+                "grants": [g.to_dict() for g in grants],
+                "method": chosen,
+            },
+        )
+
+    outcome = approve_once(
+        services,
+        change_id=change_id,
+        requested_by=requested_by,
+        approval_settings=approval_settings,
+        description=approval_markdown(policy.name, len(blast), plan_md),
+        gate=f"{FLOW}-revoke",
+        required_approvals=2,
+        confirmation=policy.name,
+    )
+    if not outcome.approved:
+        publish_summary(
+            FLOW,
+            change_id,
+            f"# Lock {change_id}: {outcome.status}\n\nNo key access was revoked; every environment stays online. "
+            f"Reason: {outcome.reason}\n\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n"
+            f"{plan_md}",
+        )
+        publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+        if outcome.status == "rejected":
+            return Cancelled(
+                message=f"Rejected by {outcome.rejected_by}: {outcome.reason}. Nothing was revoked."
+            )
+        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was revoked.")
+
+    revoke_all(services, change_id, policy.id, grants, blast)
+    health, rows, problems = verify_locked(services, policy.id, blast, lock_timeout_seconds)
+    csv_path = publish_outcome(FLOW, change_id, rows)
+    summary = summary_markdown(change_id, policy.name, health, rows, problems, outcome, plan_md, csv_path)
+    publish_summary(FLOW, change_id, summary)
+    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    report = {
+        "change_id": change_id,
+        "policy_id": policy.id,
+        "policy_health": health,
+        "revoked": [g.to_dict() for g in grants],
+        "rows": rows,
+        "csv": str(csv_path),
+        "blast_radius_csv": str(blast_csv),
+    }
+    if problems:
+        return Failed(message="Lock verification failed: " + "; ".join(problems), data=report)
+    logger.warning("Policy %s is locked: %d environment(s) offline.", policy.name, len(rows))
+    return report
+
+
+def validate_inputs(
+    change_id: str, requested_by: str, policy_id: str, method: str, lock_timeout_seconds: int
+) -> None:
+    """Refuse bad parameters before anything is read or changed."""
+    validate_change_id(change_id)
+    if not requested_by.strip():
+        raise ValueError("requested_by is empty: say who asks for this lock (they cannot approve it).")
+    parse_policy_id(policy_id)
+    if method not in ("auto", "access_policy", "role_assignment", "disable_key"):
+        raise ValueError(
+            f"method must be auto, access_policy, role_assignment or disable_key; got {method!r}."
+        )
+    if lock_timeout_seconds < 1:
+        raise ValueError("lock_timeout_seconds must be at least 1.")
+
+
+def unlocked_by(services: Services, change_id: str) -> str | None:
+    """The unlock change that restored this lock's access, if any."""
+    for entry in services.journal.entries(action=RESTORED):
+        if (entry.get("detail") or {}).get("lock_change_id") == change_id:
+            return entry.get("change_id")
+    return None
+
+
+def revoke_all(
+    services: Services, change_id: str, policy_id: str, grants: list[Grant], blast: list[dict[str, Any]]
+) -> None:
+    """Remove each grant once and journal exactly what was removed, so unlock can restore it."""
+    done = services.checkpoints.step("revoke")
+    if done:
+        get_run_logger().info("Key access of change %s was revoked in an earlier run; not again.", change_id)
+        return
+    journaled = {
+        json.dumps(e.get("before"), sort_keys=True)
+        for e in services.journal.entries(change_id=change_id, action=REVOKED)
+    }
+    for grant in grants:
+        changed = revoke_grant(services, grant)
+        if json.dumps(grant.to_dict(), sort_keys=True) in journaled:
+            continue  # an interrupted earlier run removed and journaled it already
+        services.journal.record(
+            actor="lock-flow",
+            action=REVOKED,
+            target=policy_id,
+            before=grant.to_dict(),
+            after=None,
+            change_id=change_id,
+            detail={
+                "changed": changed,
+                "policy_id": policy_id,
+                "blast_radius": [row["environment_id"] for row in blast],
+            },
+        )
+    services.checkpoints.finish_step("revoke", {"grants": [g.to_dict() for g in grants]})
+
+
+def verify_locked(
+    services: Services, policy_id: str, blast: list[dict[str, Any]], timeout_seconds: float
+) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """Wait for the policy to turn Unhealthy and each environment to go offline; rows and any problems."""
+    problems: list[str] = []
+    try:
+        health = wait_policy_health(services, policy_id, "Unhealthy", timeout_seconds).health or ""
+    except CmkError as exc:
+        health = "not Unhealthy"
+        problems.append(str(exc))
+    seen = wait_environments_runtime(
+        services, [row["environment_id"] for row in blast], "Disabled", timeout_seconds
+    )
+    rows = []
+    for row in blast:
+        env = seen.get(row["environment_id"].lower())
+        runtime = env.runtime_state if env else "missing"
+        offline = (runtime or "").lower() == "disabled"
+        if not offline:
+            problems.append(f"{row['name']} ({row['environment_id']}) is still {runtime}")
+        rows.append(
+            {
+                **row,
+                "runtime_after": runtime,
+                "status": "offline" if offline else "failed",
+                "error": "" if offline else f"still {runtime} after {timeout_seconds:g} s",
+            }
+        )
+    return health, rows, problems
+
+
+def blast_markdown(policy_name: str, blast: list[dict[str, Any]]) -> str:
+    """The blast radius as a markdown table."""
+    if not blast:
+        return f"No environment is linked to `{policy_name}`: locking it takes nothing offline."
+    lines = [
+        "| Environment | Id | SKU | Geo | Policy | Runtime now | Deleted if not restored by |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in blast:
+        note = "" if row["deadline_documented"] else " (SKU not documented: shorter deadline assumed)"
+        lines.append(
+            f"| {row['name']} | `{row['environment_id']}` | {row['sku']} | {row['geo']} | {row['policy']} | "
+            f"{row['runtime_before']} | "
+            f"{row['deletion_deadline']} ({row['deleted_after_days']} days){note} |"
+        )
+    return "\n".join(lines)
+
+
+def plan_markdown(
+    change_id: str, requested_by: str, policy_name: str, method: str, grants: list[Grant], blast_md: str
+) -> str:
+    """What this lock takes offline and what it revokes."""
+    revokes = "\n".join(f"- {g.describe()}" for g in grants) or "- nothing (see the reason above)"
+    return (
+        f"**Change** `{change_id}` requested by **{requested_by}**\n\n"
+        f"### Blast radius: environments that go offline\n{blast_md}\n\n"
+        "Locked environments cannot be restored from backup. Sandboxes not restored within 7 days and production "
+        "environments not restored within 30 days are deleted by the service.\n\n"
+        f"### Key access to revoke (method `{method}`)\n{revokes}\n\n"
+        "The key, the vault and the enterprise policy are never deleted. Undo with the **unlock** flow and "
+        f"`lock_change_id` = `{change_id}`.\n"
+    )
+
+
+def approval_markdown(policy_name: str, count: int, plan_md: str) -> str:
+    """The approval form's description."""
+    return (
+        f"## Approve taking {count} environment(s) OFFLINE by locking policy `{policy_name}`\n\n{plan_md}\n"
+        f"Two different approvers, neither the requester, must approve. Type **{policy_name}** exactly into "
+        "typed_confirmation to approve, or reject with a comment."
+    )
+
+
+def summary_markdown(
+    change_id: str,
+    policy_name: str,
+    health: str,
+    rows: list[dict[str, Any]],
+    problems: list[str],
+    outcome: Any,
+    plan_md: str,
+    csv_path: Any,
+) -> str:
+    """The final report."""
+    offline = sum(1 for r in rows if r["status"] == "offline")
+    verdict = (
+        "Verified: the policy is Unhealthy and every environment in the blast radius is offline."
+        if not problems
+        else "**Verification failed**:\n" + "\n".join(f"- {p}" for p in problems)
+    )
+    return (
+        f"# Lock {change_id}: policy `{policy_name}`\n\n- Policy health: {health}\n"
+        f"- Environments offline: {offline} of {len(rows)}\n- CSV: `{csv_path}`\n\n{verdict}\n\n"
+        f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n{plan_md}\n"
+        "## To undo\nRun **unlock** with `lock_change_id` = "
+        f"`{change_id}` before the deletion deadlines above.\n"
+    )

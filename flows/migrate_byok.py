@@ -1,0 +1,235 @@
+"""BYOK -> CMK migration: find legacy BYOK environments, check the target policy, approval, link in waves, verify."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.states import Cancelled, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
+from cmk.checkpoints import validate_change_id
+from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, until
+from cmk.preflight import check_environment, sort_findings
+from cmk.resource_ids import parse_policy_id
+from flows.fanout import run_waves
+from flows.gates import approve_once
+from flows.onboard import merge_plan
+from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
+from tasks.context import connect
+from tasks.environments import describe, read_environments
+from tasks.policy_checks import preflight_target_policy
+from tasks.reports import Progress, publish_environment_table, publish_journal, publish_summary
+
+FLOW = "migrate_byok"
+MAX_CONCURRENCY = 32
+
+
+@flow(name=FLOW, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENCY))
+def migrate_byok(
+    change_id: str,
+    requested_by: str,
+    policy_id: str,
+    environments: list[str] | None = None,
+    concurrency: int = 4,
+    canary_size: int = 1,
+    failure_threshold: int = 1,
+    dry_run: bool = False,
+    operation_timeout_seconds: int = 4 * 3600,
+    azure_connection: str = DEFAULT_AZURE_BLOCK,
+    powerplatform_connection: str = DEFAULT_POWERPLATFORM_BLOCK,
+    approval_settings: str = DEFAULT_APPROVAL_BLOCK,
+) -> dict[str, Any]:
+    """Move environments from the legacy BYOK key to an existing customer-managed key policy.
+
+    Args:
+        change_id: Your change number; re-running with the same id resumes the change safely.
+        requested_by: Who asks for this change; they cannot approve it themselves.
+        policy_id: ARM id of the existing, Healthy Encryption enterprise policy to move the environments to.
+        environments: Environment ids to migrate; leave empty for every BYOK environment in the policy's geo.
+        concurrency: How many environments are linked at the same time.
+        canary_size: How many environments go first, alone, before the rest.
+        failure_threshold: Stop starting new environments after this many failures (0 = never stop).
+        dry_run: Only check and plan; change nothing.
+        operation_timeout_seconds: How long to wait for one environment's link.
+        azure_connection: Name of the Azure administrator connection block.
+        powerplatform_connection: Name of the Power Platform administrator connection block.
+        approval_settings: Name of the approval settings block.
+    """
+    logger = get_run_logger()
+    validate_inputs(change_id, requested_by, policy_id, concurrency, canary_size, failure_threshold)
+    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
+    started = datetime.now(UTC)
+    policy, _, findings = preflight_target_policy(services, policy_id)
+    recorded = services.checkpoints.step("plan")
+    targets = []
+    if policy is not None:
+        envs = read_environments(services)
+        requested = recorded["environments"] if recorded else environments or []
+        targets, env_findings = choose_byok(envs, requested, policy)
+        resuming = set(services.checkpoints.environments()) if recorded else set()
+        findings += env_findings
+        for env in targets:
+            if env.id.lower() not in resuming:
+                findings += [f for f in check_environment(env, policy) if f.code != "ENV_LEGACY_BYOK"]
+    findings = sort_findings(findings)
+    plan_rows = [
+        {
+            "environment_id": e.id,
+            **describe(e),
+            "key_managed_by_before": "BYOK" if e.byok else e.key_managed_by,
+        }
+        for e in targets
+    ]
+    blocking = [f for f in findings if f.severity == "blocking"]
+    policy_name = policy.name if policy else policy_id
+    plan_md = plan_markdown(
+        change_id, requested_by, policy_name, plan_rows, findings, canary_size, concurrency
+    )
+    if blocking or dry_run:
+        verdict = (
+            "Dry run: nothing was changed."
+            if not blocking
+            else f"**Stopped before any change**: {len(blocking)} blocking preflight finding(s)."
+        )
+        publish_summary(FLOW, change_id, f"# BYOK migration {change_id}: plan\n\n{verdict}\n\n{plan_md}")
+        publish_environment_table(FLOW, change_id, [{**r, "status": "planned"} for r in plan_rows])
+        if blocking:
+            return Failed(
+                message=f"Preflight found {len(blocking)} blocking problem(s): "
+                + "; ".join(f"{f.code} on {f.target}" for f in blocking)
+            )
+        return {"change_id": change_id, "dry_run": True, "planned": [r["environment_id"] for r in plan_rows]}
+    assert policy is not None
+    if not recorded:
+        services.checkpoints.finish_step("plan", {"environments": [r["environment_id"] for r in plan_rows]})
+
+    outcome = approve_once(
+        services,
+        change_id=change_id,
+        requested_by=requested_by,
+        approval_settings=approval_settings,
+        description=f"## Approve migrating {len(plan_rows)} BYOK environment(s) to `{policy.name}`\n\n{plan_md}",
+        gate=f"{FLOW}-link",
+    )
+    if not outcome.approved:
+        publish_summary(
+            FLOW,
+            change_id,
+            f"# BYOK migration {change_id}: {outcome.status}\n\nNo environment was migrated. Reason: "
+            f"{outcome.reason}\n\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n",
+        )
+        if outcome.status == "rejected":
+            return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
+        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was migrated.")
+
+    progress = Progress(len(plan_rows), f"Migrating {len(plan_rows)} BYOK environment(s) to {policy.name}")
+    result = run_waves(
+        services,
+        [r["environment_id"] for r in plan_rows],
+        "link",
+        policy,
+        concurrency=concurrency,
+        canary_size=canary_size,
+        failure_threshold=failure_threshold,
+        timeout_seconds=operation_timeout_seconds,
+        progress=progress,
+    )
+    rows = verify_not_byok(services, merge_plan(plan_rows, result.rows))
+    csv_path = publish_environment_table(FLOW, change_id, rows)
+    summary = summary_markdown(change_id, policy.name, rows, outcome, started, result.halt_reason, csv_path)
+    publish_summary(FLOW, change_id, summary)
+    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    report = {
+        "change_id": change_id,
+        "policy_id": policy.id,
+        "system_id": policy.system_id,
+        "rows": rows,
+        "byok_key_kept_until": until(started, BYOK_RETENTION_DAYS),
+        "csv": str(csv_path),
+    }
+    failures = sum(1 for r in rows if r["status"] == "failed")
+    if failures or result.halted:
+        return Failed(message=f"{failures} environment(s) failed; {counts_line(rows)}.", data=report)
+    logger.info("BYOK migration %s finished: %s", change_id, counts_line(rows))
+    return report
+
+
+def validate_inputs(
+    change_id: str,
+    requested_by: str,
+    policy_id: str,
+    concurrency: int,
+    canary_size: int,
+    failure_threshold: int,
+) -> None:
+    """Refuse bad parameters before anything is read or changed."""
+    validate_change_id(change_id)
+    if not requested_by.strip():
+        raise ValueError("requested_by is empty: say who asks for this change (they cannot approve it).")
+    parse_policy_id(policy_id)
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}; got {concurrency}.")
+    if canary_size < 0 or failure_threshold < 0:
+        raise ValueError("canary_size and failure_threshold must be 0 or more.")
+
+
+def verify_not_byok(services: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Re-read the environments: a migrated one must no longer report the legacy BYOK key source."""
+    current = {e.id.lower(): e for e in services.powerplatform.list_environments()}
+    out = []
+    for row in rows:
+        env = current.get(row["environment_id"].lower())
+        if (
+            row.get("status") in {"succeeded", "already-done", "skipped-done"}
+            and env is not None
+            and env.byok
+        ):
+            row = {**row, "status": "failed", "error": "linked, but the environment still reports a BYOK key"}
+        out.append(row)
+    return out
+
+
+def plan_markdown(
+    change_id: str,
+    requested_by: str,
+    policy_name: str,
+    rows: list[dict[str, Any]],
+    findings: list[Any],
+    canary_size: int,
+    concurrency: int,
+) -> str:
+    """What this migration will change, for the approver and the dry-run report."""
+    return (
+        f"**Change** `{change_id}` requested by **{requested_by}**\n\n"
+        f"- Target enterprise policy: `{policy_name}`\n"
+        f"- BYOK environments to migrate: **{len(rows)}**, canary {canary_size} first, then {concurrency} at a time\n"
+        "- Each environment is briefly disabled while its key is changed.\n"
+        "- **One way**: a migrated environment cannot go back to BYOK; a later revert moves it to the "
+        "Microsoft-managed key.\n\n"
+        f"### Environments\n{environment_list(rows)}\n\n### Preflight\n{findings_section(findings)}\n"
+    )
+
+
+def summary_markdown(
+    change_id: str,
+    policy_name: str,
+    rows: list[dict[str, Any]],
+    outcome: Any,
+    started: datetime,
+    halt_reason: str,
+    csv_path: Any,
+) -> str:
+    """The final report."""
+    return (
+        f"# BYOK migration {change_id}\n\n- Target policy `{policy_name}`\n- Result: {counts_line(rows)}\n"
+        + (f"- Halted: {halt_reason}\n" if halt_reason else "")
+        + f"- CSV: `{csv_path}`\n\n## Keep in mind\n"
+        f"- The service keeps each environment's BYOK key for at least {BYOK_RETENTION_DAYS} days (until "
+        f"{until(started, BYOK_RETENTION_DAYS)}) so that support can restore the environment.\n"
+        "- Migrated environments cannot go back to BYOK: reverting them moves them to the Microsoft-managed key.\n\n"
+        f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n"
+        f"## What to do next\n{next_steps(rows, change_id, FLOW)}\n"
+    )

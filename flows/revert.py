@@ -1,0 +1,321 @@
+"""Revert to the Microsoft-managed key: unlink chosen environments (or all of a policy's) in waves and verify."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.states import Cancelled, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
+from cmk.checkpoints import validate_change_id
+from cmk.migration import (
+    REVERT_KEEP_KEY_DAYS,
+    environments_of,
+    policy_health_findings,
+    revert_findings,
+    until,
+)
+from cmk.models import EnvironmentInfo, PolicyInfo
+from cmk.preflight import Finding, check_environment, sort_findings
+from cmk.resource_ids import parse_policy_id
+from flows.fanout import run_waves
+from flows.gates import approve_once
+from flows.onboard import merge_plan
+from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
+from tasks.context import Services, connect
+from tasks.environments import describe, read_environments
+from tasks.lockdown import read_policy
+from tasks.reports import Progress, publish_environment_table, publish_journal, publish_summary
+
+FLOW = "revert"
+MAX_CONCURRENCY = 32
+
+
+@flow(name=FLOW, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENCY))
+def revert(
+    change_id: str,
+    requested_by: str,
+    environments: list[str] | None = None,
+    policy_id: str | None = None,
+    concurrency: int = 4,
+    canary_size: int = 1,
+    failure_threshold: int = 1,
+    dry_run: bool = False,
+    operation_timeout_seconds: int = 4 * 3600,
+    azure_connection: str = DEFAULT_AZURE_BLOCK,
+    powerplatform_connection: str = DEFAULT_POWERPLATFORM_BLOCK,
+    approval_settings: str = DEFAULT_APPROVAL_BLOCK,
+) -> dict[str, Any]:
+    """Move environments off their customer-managed key back to the Microsoft-managed key.
+
+    Args:
+        change_id: Your change number; re-running with the same id resumes the change safely.
+        requested_by: Who asks for this change; they cannot approve it themselves.
+        environments: Environment ids to revert; leave empty to revert every environment of policy_id.
+        policy_id: ARM id of the enterprise policy whose environments are reverted (or that the listed ones must use).
+        concurrency: How many environments are unlinked at the same time.
+        canary_size: How many environments go first, alone, before the rest.
+        failure_threshold: Stop starting new environments after this many failures (0 = never stop).
+        dry_run: Only check and plan; change nothing.
+        operation_timeout_seconds: How long to wait for one environment's unlink.
+        azure_connection: Name of the Azure administrator connection block.
+        powerplatform_connection: Name of the Power Platform administrator connection block.
+        approval_settings: Name of the approval settings block.
+    """
+    logger = get_run_logger()
+    validate_inputs(
+        change_id, requested_by, environments, policy_id, concurrency, canary_size, failure_threshold
+    )
+    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
+    started = datetime.now(UTC)
+    recorded = services.checkpoints.step("plan")
+    envs = read_environments(services)
+    policy = read_policy(services, policy_id) if policy_id else None
+    findings: list[Finding] = []
+    if policy_id and policy is None:
+        findings.append(
+            Finding(
+                "POLICY_NOT_FOUND",
+                "blocking",
+                policy_id,
+                "The enterprise policy does not exist or cannot be read.",
+                "Check the policy id.",
+            )
+        )
+    requested = recorded["environments"] if recorded else environments or []
+    resuming = set(services.checkpoints.environments()) if recorded else set()
+    targets, env_findings = choose_targets(envs, requested, policy, resuming)
+    findings += env_findings
+    policies = current_policies(services, targets, policy, recorded["policies"] if recorded else [])
+    for current in policies.values():
+        findings += policy_health_findings(current)
+    findings = sort_findings(findings)
+    plan_rows = [
+        {"environment_id": e.id, **describe(e), "key_managed_by_before": e.key_managed_by} for e in targets
+    ]
+    blocking = [f for f in findings if f.severity == "blocking"]
+    keep_until = (services.checkpoints.step("keep_until") or {}).get("date") or until(
+        started, REVERT_KEEP_KEY_DAYS
+    )
+    plan_md = plan_markdown(change_id, requested_by, plan_rows, policies, findings, keep_until)
+    if blocking or dry_run or not plan_rows:
+        verdict = (
+            f"**Stopped before any change**: {len(blocking)} blocking preflight finding(s)."
+            if blocking
+            else "Dry run: nothing was changed."
+            if dry_run
+            else "Nothing to revert: no environment uses a customer-managed key."
+        )
+        publish_summary(FLOW, change_id, f"# Revert {change_id}: plan\n\n{verdict}\n\n{plan_md}")
+        publish_environment_table(FLOW, change_id, [{**r, "status": "planned"} for r in plan_rows])
+        if blocking:
+            return Failed(
+                message=f"Preflight found {len(blocking)} blocking problem(s): "
+                + "; ".join(f"{f.code} on {f.target}" for f in blocking)
+            )
+        return {
+            "change_id": change_id,
+            "dry_run": dry_run,
+            "planned": [r["environment_id"] for r in plan_rows],
+        }
+    if not recorded:
+        services.checkpoints.finish_step(
+            "plan",
+            {
+                "environments": [r["environment_id"] for r in plan_rows],
+                "policies": [p.id for p in policies.values()],
+            },
+        )
+
+    outcome = approve_once(
+        services,
+        change_id=change_id,
+        requested_by=requested_by,
+        approval_settings=approval_settings,
+        description=f"## Approve reverting {len(plan_rows)} environment(s) to the Microsoft-managed key\n\n{plan_md}",
+        gate=f"{FLOW}-unlink",
+    )
+    if not outcome.approved:
+        publish_summary(
+            FLOW,
+            change_id,
+            f"# Revert {change_id}: {outcome.status}\n\nNo environment was unlinked. Reason: {outcome.reason}\n\n"
+            f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n",
+        )
+        if outcome.status == "rejected":
+            return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
+        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was unlinked.")
+
+    anchor = policy or next(iter(policies.values()))
+    progress = Progress(
+        len(plan_rows), f"Reverting {len(plan_rows)} environment(s) to the Microsoft-managed key"
+    )
+    result = run_waves(
+        services,
+        [r["environment_id"] for r in plan_rows],
+        "unlink",
+        anchor,
+        concurrency=concurrency,
+        canary_size=canary_size,
+        failure_threshold=failure_threshold,
+        timeout_seconds=operation_timeout_seconds,
+        progress=progress,
+    )
+    rows = merge_plan(plan_rows, result.rows)
+    record_keep_until(services, change_id, policies, keep_until)
+    csv_path = publish_environment_table(FLOW, change_id, rows)
+    publish_summary(
+        FLOW,
+        change_id,
+        summary_markdown(change_id, rows, policies, outcome, keep_until, result.halt_reason, csv_path),
+    )
+    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    report = {
+        "change_id": change_id,
+        "rows": rows,
+        "keep_key_until": keep_until,
+        "policies": sorted(p.id for p in policies.values()),
+        "csv": str(csv_path),
+    }
+    failures = sum(1 for r in rows if r["status"] == "failed")
+    if failures or result.halted:
+        return Failed(message=f"{failures} environment(s) failed; {counts_line(rows)}.", data=report)
+    logger.info(
+        "Revert %s finished: %s. Keep the key and access until %s.", change_id, counts_line(rows), keep_until
+    )
+    return report
+
+
+def validate_inputs(
+    change_id: str,
+    requested_by: str,
+    environments: list[str] | None,
+    policy_id: str | None,
+    concurrency: int,
+    canary_size: int,
+    failure_threshold: int,
+) -> None:
+    """Refuse bad parameters before anything is read or changed."""
+    validate_change_id(change_id)
+    if not requested_by.strip():
+        raise ValueError("requested_by is empty: say who asks for this change (they cannot approve it).")
+    if not environments and not policy_id:
+        raise ValueError(
+            "Give environments to revert, or policy_id to revert every environment of that policy."
+        )
+    if policy_id:
+        parse_policy_id(policy_id)
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}; got {concurrency}.")
+    if canary_size < 0 or failure_threshold < 0:
+        raise ValueError("canary_size and failure_threshold must be 0 or more.")
+
+
+def choose_targets(
+    envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo | None, resuming: set[str]
+) -> tuple[list[EnvironmentInfo], list[Finding]]:
+    """The environments to unlink and the findings about them (resumed ones are only looked up)."""
+    by_id = {e.id.lower(): e for e in envs}
+    if requested:
+        chosen = [by_id[e.strip().lower()] for e in requested if e.strip().lower() in by_id]
+        findings = [
+            f for e in requested if e.strip().lower() not in by_id for f in check_environment(None, None, e)
+        ]
+    else:
+        chosen = environments_of(envs, policy) if policy else []
+        findings = []
+    targets = []
+    for env in chosen:
+        if env.id.lower() in resuming:
+            targets.append(env)
+            continue
+        env_findings = revert_findings(env, policy)
+        findings += env_findings
+        if not any(f.code == "ENV_ALREADY_MICROSOFT" for f in env_findings):
+            targets.append(env)
+    return targets, findings
+
+
+def current_policies(
+    services: Services, targets: list[EnvironmentInfo], policy: PolicyInfo | None, recorded: list[str]
+) -> dict[str, PolicyInfo]:
+    """The policies the targets are (or, resuming, were) linked to, by lower-case ARM id (read once each)."""
+    found: dict[str, PolicyInfo] = {policy.id.lower(): policy} if policy else {}
+    linked = [env.cmk.policy_arm_id for env in targets if env.cmk]
+    for arm_id in [*recorded, *linked]:
+        if arm_id and arm_id.lower() not in found:
+            read = read_policy(services, arm_id)
+            if read is not None:
+                found[arm_id.lower()] = read
+    return found
+
+
+def record_keep_until(
+    services: Services, change_id: str, policies: dict[str, PolicyInfo], keep_until: str
+) -> None:
+    """Journal (once per change) the date until which each policy's key and access must stay."""
+    if services.checkpoints.step("keep_until"):
+        return
+    services.checkpoints.finish_step("keep_until", {"date": keep_until})
+    for policy in policies.values():
+        services.journal.record(
+            actor="revert-flow",
+            action="revert.keep_key_until",
+            target=policy.id,
+            before=None,
+            after={"keep_until": keep_until, "vault_id": policy.vault_id, "key_name": policy.key_name},
+            change_id=change_id,
+        )
+
+
+def keep_section(policies: dict[str, PolicyInfo], keep_until: str) -> str:
+    """What must not be deleted or disabled, and until when."""
+    lines = [
+        f"- Key `{p.key_name}` in vault `{(p.vault_id or '').rsplit('/', 1)[-1]}` and the access of policy "
+        f"`{p.name}` to it"
+        for p in policies.values()
+    ]
+    return (
+        f"**Keep until {keep_until}** ({REVERT_KEEP_KEY_DAYS} days): do not delete or disable the key, delete or "
+        "disable the vault, or remove the policy's permissions to the vault.\n" + "\n".join(lines)
+    )
+
+
+def plan_markdown(
+    change_id: str,
+    requested_by: str,
+    rows: list[dict[str, Any]],
+    policies: dict[str, PolicyInfo],
+    findings: list[Finding],
+    keep_until: str,
+) -> str:
+    """What this revert will change, for the approver and the dry-run report."""
+    return (
+        f"**Change** `{change_id}` requested by **{requested_by}**\n\n"
+        f"- Environments to move to the Microsoft-managed key: **{len(rows)}**\n"
+        "- Each environment is disabled while it is unlinked.\n\n"
+        f"{keep_section(policies, keep_until)}\n\n### Environments\n{environment_list(rows)}\n\n"
+        f"### Preflight\n{findings_section(findings)}\n"
+    )
+
+
+def summary_markdown(
+    change_id: str,
+    rows: list[dict[str, Any]],
+    policies: dict[str, PolicyInfo],
+    outcome: Any,
+    keep_until: str,
+    halt_reason: str,
+    csv_path: Any,
+) -> str:
+    """The final report."""
+    return (
+        f"# Revert {change_id}\n\n- Result: {counts_line(rows)}\n"
+        + (f"- Halted: {halt_reason}\n" if halt_reason else "")
+        + f"- CSV: `{csv_path}`\n\n## Keep the key\n{keep_section(policies, keep_until)}\n\n"
+        f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n"
+        f"## What to do next\n{next_steps(rows, change_id, FLOW)}\n"
+    )

@@ -1,0 +1,76 @@
+"""Lock and unlock reports: the blast radius and the per-environment outcome as table artifacts and CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect.artifacts import create_table_artifact
+
+from cmk.reports import write_csv
+from tasks.context import reports_dir
+from tasks.reports import artifact_key
+
+BLAST_COLUMNS = [
+    "environment_id",
+    "name",
+    "geo",
+    "sku",
+    "policy",
+    "runtime_before",
+    "link_status",
+    "deleted_after_days",
+    "deletion_deadline",
+    "deadline_documented",
+]
+OUTCOME_COLUMNS = [
+    "environment_id",
+    "name",
+    "geo",
+    "sku",
+    "policy",
+    "runtime_before",
+    "runtime_after",
+    "deletion_deadline",
+    "status",
+    "operation_id",
+    "duration_seconds",
+    "error",
+]
+
+
+def _frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=columns)
+    return frame.astype(object).where(frame.notna(), "")
+
+
+def publish_table(
+    flow: str, change_id: str, name: str, rows: Sequence[dict[str, Any]], columns: list[str], description: str
+) -> Path:
+    """A keyed table artifact `<flow>-<name>` and its CSV; returns the CSV path."""
+    frame = _frame(rows, columns)
+    create_table_artifact(
+        frame.to_dict(orient="records"),
+        key=artifact_key(flow, name),
+        description=f"**{flow}** change `{change_id}`: {description}",
+    )
+    return write_csv(frame, reports_dir(), f"{flow}-{change_id}-{name}")
+
+
+def publish_blast_radius(flow: str, change_id: str, rows: Sequence[dict[str, Any]]) -> Path:
+    """Every environment that goes offline, with its SKU and deletion deadline."""
+    return publish_table(
+        flow,
+        change_id,
+        "blast-radius",
+        rows,
+        BLAST_COLUMNS,
+        "every environment that goes offline when the policy loses key access, and when it would be deleted.",
+    )
+
+
+def publish_outcome(flow: str, change_id: str, rows: Sequence[dict[str, Any]]) -> Path:
+    """One row per environment: runtime before and after, and what happened."""
+    return publish_table(flow, change_id, "environments", rows, OUTCOME_COLUMNS, "one row per environment.")
