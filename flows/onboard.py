@@ -1,6 +1,5 @@
 """Onboarding: key, enterprise policy, grants, approval, then link environments in waves, verify, report."""
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Literal
