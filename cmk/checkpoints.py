@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+COMPACT_FROM = 100  # environments in a checkpoint from which it is written without indentation
 _CHANGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -43,8 +44,11 @@ class CheckpointStore:
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".ckpt-", suffix=".json")
+        # Indented while small enough to read by eye; compact for big changes, where the file is rewritten
+        # after every accepted operation and indenting would dominate the cost.
+        indent = 2 if len(self._data["environments"]) <= COMPACT_FROM else None
         with os.fdopen(fd, "w") as out:
-            json.dump(self._data, out, indent=2, sort_keys=True, default=str)
+            out.write(json.dumps(self._data, indent=indent, sort_keys=True, default=str))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
@@ -77,6 +81,15 @@ class CheckpointStore:
             entry.update(fields)
             self._save()
             return dict(entry)
+
+    def update_environments(self, updates: dict[str, dict[str, Any]]) -> None:
+        """Merge fields into several environments' progress and persist them with one write."""
+        if not updates:
+            return
+        with self._lock:
+            for env_id, fields in updates.items():
+                self._data["environments"].setdefault(env_id.lower(), {}).update(fields)
+            self._save()
 
     def environments(self) -> dict[str, dict[str, Any]]:
         """Progress of every environment touched by this change."""

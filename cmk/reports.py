@@ -21,6 +21,9 @@ ENVIRONMENT_COLUMNS = [
     "duration_seconds",
     "operation_id",
     "error",
+    # Rotation: the key (vault/key/version) each environment used before and after; empty for other flows.
+    "key_before",
+    "key_after",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,8 +49,13 @@ def run_waves(
     failure_threshold: int,
     timeout_seconds: float,
     progress: Progress | None = None,
+    submit: Callable[[str], PrefectFuture[dict[str, Any]]] | None = None,
 ) -> FanOutResult:
-    """Move environments wave by wave with at most `concurrency` in flight."""
+    """Move environments wave by wave with at most `concurrency` in flight.
+
+    `submit(env_id)` starts one environment's task and returns its future (default: move_environment for
+    `action` and `policy`); it lets other flows reuse the waves, the cap and the threshold with their own task.
+    """
     logger = get_run_logger()
     plan = plan_waves(environment_ids, canary_size)
     result = FanOutResult()
@@ -65,9 +71,12 @@ def run_waves(
         while pending or active:
             while pending and len(active) < concurrency and not result.halted:
                 env_id = pending.pop(0)
-                future = move_environment.submit(
-                    services, env_id, action, policy, timeout_seconds=timeout_seconds
-                )
+                if submit is not None:
+                    future = submit(env_id)
+                else:
+                    future = move_environment.submit(
+                        services, env_id, action, policy, timeout_seconds=timeout_seconds
+                    )
                 active[future] = env_id
             if not active:
                 break
