@@ -37,5 +37,10 @@ sim: $(STAMP)
 demo: $(STAMP)
 	mkdir -p .state && $(BIN)/python -m deployments.demo
 
+# Simulator + Prefect server and UI on http://127.0.0.1:$(PORT) + every deployment served; Ctrl-C stops all.
+PORT ?= 4200
+serve: $(STAMP)
+	$(BIN)/python -m deployments.stack --port $(PORT)
+
 clean:
 	rm -rf $(VENV) .state reports .pytest_cache

@@ -1,7 +1,5 @@
 """Inventory (read-only): every environment with its policy, key and health, and the tenant's risk findings."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any, Literal
 
