@@ -11,6 +11,7 @@ import pandas as pd
 
 from cmk.access_drift import ExpectedGrant, find_drift
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.policy_retirements import PolicyRetirement
 from cmk.preflight.environment import DISALLOWED_SKUS, normalise_geo
 from cmk.retirements import Retirement
 from cmk.rotation_policy import RotationPolicyInfo
@@ -90,6 +91,7 @@ class TenantSnapshot:
     role_assignments: Mapping[str, Sequence[RoleAssignmentInfo]] = field(default_factory=dict)
     expected_grants: Sequence[ExpectedGrant] = ()
     retirements: Sequence[Retirement] = ()
+    policy_retirements: Sequence[PolicyRetirement] = ()
     read_errors: Mapping[str, str] = field(default_factory=dict)  # target -> why it could not be read
 
     def key_of(self, policy: PolicyInfo) -> KeyState | None:
@@ -318,6 +320,43 @@ def retirement_risks(snapshot: TenantSnapshot, now: datetime) -> list[Risk]:
     return risks
 
 
+def policy_retirement_risks(
+    snapshot: TenantSnapshot, linked: Mapping[str, list[str]], now: datetime
+) -> list[Risk]:
+    """Old policies replaced by a swap and past their retire-after date: still in use (cannot go) or idle."""
+    existing = {p.id.lower(): p for p in snapshot.policies}
+    risks = []
+    for entry in snapshot.policy_retirements:
+        policy = existing.get(entry.policy_id.lower())
+        if entry.retired or entry.retire_after > now or policy is None:
+            continue
+        envs = tuple(linked.get(policy.id.lower(), []))
+        if envs:
+            risks.append(
+                Risk(
+                    "policy-retire-blocked",
+                    "high",
+                    policy.id,
+                    f"Old policy {policy.name} passed its retire-after date {_fmt(entry.retire_after)} (change "
+                    f"{entry.change_id}) but {len(envs)} environment(s) are still linked to it.",
+                    "Move them to the new policy (re-run the rotation with its change id), then retire the old one.",
+                    envs,
+                )
+            )
+        else:
+            risks.append(
+                Risk(
+                    "policy-past-retire-after",
+                    "medium",
+                    policy.id,
+                    f"Old policy {policy.name} is unused and past its retire-after date "
+                    f"{_fmt(entry.retire_after)} (change {entry.change_id}); its key and access are still kept.",
+                    "Run the retire flow to remove the old policy, its key access and its key.",
+                )
+            )
+    return risks
+
+
 def environment_risks(env: EnvironmentInfo, policy: PolicyInfo | None) -> list[Risk]:
     """Locked, failed link, legacy BYOK, or linked to a policy that no longer exists."""
     envs = (env.id,)
@@ -456,6 +495,7 @@ def assess(snapshot: TenantSnapshot, now: datetime, margin_days: int = 30) -> In
         risks += key_risks(policy, snapshot.key_of(policy), envs, now, margin)
     risks += drift_risks(snapshot)
     risks += retirement_risks(snapshot, now)
+    risks += policy_retirement_risks(snapshot, linked, now)
     risks += geo_risks(snapshot.environments, snapshot.policies)
     risks += [
         Risk(

@@ -15,6 +15,7 @@ from tasks.inventory import (
     read_azure_side,
     read_journal_grants,
     read_policies,
+    read_policy_retirements,
     read_retirements,
 )
 
@@ -60,6 +61,7 @@ def inventory(
         role_assignments=azure.role_assignments,
         expected_grants=grants,
         retirements=retirements,
+        policy_retirements=read_policy_retirements(),
         read_errors=azure.errors,
     )
     report = assess(snapshot, taken_at, expiry_margin_days)

@@ -14,6 +14,7 @@ from cmk.access_drift import ExpectedGrant, expected_grants
 from cmk.errors import CmkError
 from cmk.inventory import InventoryReport, KeyState, risks_frame, rows_frame, summary_markdown
 from cmk.models import PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
 from cmk.reports import write_csv
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
 from cmk.rotation_policy import read_rotation_policy
@@ -55,6 +56,12 @@ def read_journal_grants(services: Services) -> list[ExpectedGrant]:
 def read_retirements() -> list[Retirement]:
     """The key-version retirement register under CMK_STATE_DIR (empty when no rotation recorded one)."""
     return RetirementRegister(state_dir() / RETIREMENTS_FILE).entries()
+
+
+@task(name="read-policy-retirements", cache_policy=NO_CACHE)
+def read_policy_retirements() -> list[PolicyRetirement]:
+    """The policy retirement register under CMK_STATE_DIR (empty when no policy swap recorded one)."""
+    return PolicyRetirementRegister(state_dir() / POLICY_RETIREMENTS_FILE).entries()
 
 
 def _error(exc: Exception) -> str:

@@ -18,6 +18,7 @@ from blocks import DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from blocks.connections import AzureAdminConnection, PowerPlatformAdminConnection
 from cmk.errors import OperationFailedError
 from cmk.journal import Journal
+from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
 from flows.inventory import inventory
 from simulator.scenarios.demo import KEYVAULT_ADMIN, POWERPLATFORM_ADMIN, SUBSCRIPTION_ID, TENANT_ID
@@ -189,6 +190,25 @@ def seed_history(sim: RunningSimulator, state: Path) -> None:
     register.record(Retirement(vault_uri, "key-old", old, past, "CHG-ROT-1"))
     register.record(Retirement(vault_uri, "key-good", key_versions(sim, "key-good")[-1], past, "CHG-ROT-2"))
     register.record(Retirement(vault_uri, "key-old", newer, past + timedelta(days=60), "CHG-ROT-3"))
+    # Policy swaps: an unused old policy past its date, and one that still has an environment linked.
+    policies = PolicyRetirementRegister(state / POLICY_RETIREMENTS_FILE)
+    for name, change in (("ep-forever", "CHG-SWAP-1"), ("ep-expiring", "CHG-SWAP-2")):
+        policy = arm_untracked.get_policy(f"{RG}/providers/Microsoft.PowerPlatform/enterprisePolicies/{name}")
+        policies.record(
+            PolicyRetirement(
+                change_id=change,
+                policy_id=policy.id,
+                system_id=policy.system_id or "",
+                principal_id=policy.principal_id or "",
+                vault_id=policy.vault_id or "",
+                key_name=policy.key_name or "",
+                new_policy_id=good,
+                new_principal_id="",
+                new_vault_id=kv_good,
+                retire_after=past,
+                recorded_at=past - timedelta(days=30),
+            )
+        )
 
 
 def key_versions(sim: RunningSimulator, key: str, vault: str = "kv-good") -> list[str]:
@@ -256,6 +276,8 @@ def test_each_seeded_risk_is_found(risky_tenant: dict[str, Any]) -> None:
         "access-unexpected",
         "key-version-past-retire-after",
         "key-version-retire-blocked",
+        "policy-past-retire-after",
+        "policy-retire-blocked",
     }
     assert [r["target"] for r in risks["geo-without-policy"]] == ["unitedstates"]
     assert {r["target"] for r in risks["vault-purge-protection-off"]} == {
@@ -273,6 +295,11 @@ def test_each_seeded_risk_is_found(risky_tenant: dict[str, Any]) -> None:
     assert len(risks["key-version-past-retire-after"]) == 1  # the future-dated record is not due
     assert "key-old" in risks["key-version-past-retire-after"][0]["target"]
     assert "key-good" in risks["key-version-retire-blocked"][0]["target"]
+    assert [r["target"].rsplit("/", 1)[-1] for r in risks["policy-past-retire-after"]] == ["ep-forever"]
+    blocked = risks["policy-retire-blocked"]
+    assert [r["target"].rsplit("/", 1)[-1] for r in blocked] == ["ep-expiring"] and blocked[0][
+        "environments"
+    ] == 1
     # The healthy policy's key raises nothing but the blocked retirement recorded against it.
     assert {r["code"] for r in state.result()["risks"] if "/keys/key-good" in r["target"]} == {
         "key-version-retire-blocked"
