@@ -44,3 +44,6 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .state reports .pytest_cache
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.rotate --environments 1000

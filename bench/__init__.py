@@ -1,0 +1,1 @@
+"""Benchmarks: print figures against the limit the simulator's settings imply."""
