@@ -90,3 +90,34 @@ def test_policy_retirement_is_refused_while_environments_depend_on_it(
     assert writes_since(rotation_env, since) == []
     names = {p["name"] for p in rotation_env.control.state()["arm"]["enterprise_policies"]}
     assert {"ep-cmk-eu", "ep-cmk-eu-2"} <= names
+
+
+def test_policy_retirement_after_the_grace_deletes_the_old_policy_and_its_access(
+    rotation_env: RunningSimulator, approver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approver("rotate", [APPROVE])
+    rotate(
+        policy_id=policy_id(rotation_env),
+        change_id="CHG-FULL",
+        requested_by="alice",
+        mode="policy-swap",
+        new_policy_name="ep-cmk-eu-2",
+        new_key_name="pp-cmk-key-2",
+    )
+    policies = {p["name"]: p for p in rotation_env.control.state()["arm"]["enterprise_policies"]}
+    old_principal = policies["ep-cmk-eu"]["principalIdInternal"]
+    new_principal = policies["ep-cmk-eu-2"]["principalIdInternal"]
+    later = grace.utc_now() + timedelta(days=30, minutes=1)
+    monkeypatch.setattr(grace, "utc_now", lambda: later)
+    approver("retire", [APPROVE])
+    state = retire(
+        change_id="CHG-RET-F", requested_by="alice", rotation_change_id="CHG-FULL", return_state=True
+    )
+    assert state.is_completed(), state.message
+    arm = rotation_env.control.state()["arm"]
+    assert {p["name"] for p in arm["enterprise_policies"]} == {"ep-cmk-eu-2"}
+    [vault] = [v for v in arm["vaults"] if v["name"] == "kv-cmk-demo"]
+    holders = {e["objectId"] for e in vault["properties"]["accessPolicies"]}
+    assert old_principal not in holders and new_principal in holders
+    envs = rotation_env.control.state()["bap"]["environments"]
+    assert all(envs[e]["runtime"] == "Enabled" and not envs[e]["locked"] for e in EUROPE_ELIGIBLE)
