@@ -80,7 +80,7 @@ class Grant:
 
     method: RevokeMethod
     vault_id: str
-    principal_id: str
+    principal_id: str = ""  # the policy identity (for disable_key: informational)
     key_permissions: tuple[str, ...] = ()  # access_policy: the entry's key permissions
     scope: str = ""  # role_assignment: where the role was assigned
     role_definition_id: str = ""  # role_assignment: the role

@@ -1,7 +1,5 @@
 """Decommission lock: blast radius first, two approvals and the typed policy name, then revoke key access and verify."""
 
-from __future__ import annotations
-
 import json
 from datetime import UTC, datetime
 from typing import Any, Literal

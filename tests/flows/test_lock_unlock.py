@@ -131,6 +131,11 @@ def test_lock_is_refused_and_nothing_changes(
     actions = [e["action"] for e in journal(change_id)]
     if refusal is None:
         assert actions == ["approval.approve", "approval.reject"]
+        from prefect.input.actions import read_flow_run_input
+
+        form = read_flow_run_input("paused-lock-revoke-1-description", state.state_details.flow_run_id)
+        assert all(env_id in form for env_id in EU_POLICY_ENVS)  # the blast radius is in the approval form
+        assert "(30 days)" in form and "(7 days)" in form and "Type **ep-cmk-eu** exactly" in form
     else:
         refused = [e for e in journal(change_id) if e["action"] == "approval.refused"]
         assert len(refused) == 1 and refusal in refused[0]["after"]["reason"]
