@@ -30,7 +30,10 @@ class ApprovalForm(RunInput):
     decision: Literal["approve", "reject"] = Field(
         description="approve lets the run continue; reject cancels it."
     )
-    change_ticket: str = Field(description="The change ticket that authorises this change, e.g. CHG0042.")
+    change_ticket: str = Field(
+        default="",
+        description="The change ticket that authorises this change, e.g. CHG0042 (required to approve).",
+    )
     comment: str = Field(default="", description="Why you decided so (required when rejecting).")
 
 

@@ -45,7 +45,9 @@ def test_flow_parameters_resolve_when_shipped_to_a_served_run(entrypoint: str) -
         flow = cloudpickle.loads(cloudpickle.dumps(load_flow_from_entrypoint(entrypoint)))
     finally:
         cloudpickle.unregister_pickle_by_value(module)
-    defaults = {name: prop["default"] for name, prop in flow.parameters.properties.items() if "default" in prop}
+    defaults = {
+        name: prop["default"] for name, prop in flow.parameters.properties.items() if "default" in prop
+    }
     required = {name: "x" for name in flow.parameters.required or []}
     try:
         flow.validate_parameters({**defaults, **required})
