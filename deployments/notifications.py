@@ -36,7 +36,8 @@ def save_webhook_block(
 
     if not url.startswith(("https://", "http://")):
         raise ValueError(
-            f"The webhook URL must start with https:// (or http:// on a private network); got {url!r}."
+            "The webhook URL must start with https:// (or http:// on a private network); it is not echoed "
+            "here because webhook URLs often carry a token."
         )
     block = CustomWebhookNotificationBlock(
         name="CMK approvals",

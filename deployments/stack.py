@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -222,7 +223,9 @@ class Stack:
                     save_webhook_block(self.config.webhook_url), catalog_flow_names()
                 )
                 log.info(
-                    "Approval notifications: automation %s -> %s.", automation.name, self.config.webhook_url
+                    "Approval notifications: automation %s -> webhook on %s (the URL may hold a token; not logged).",
+                    automation.name,
+                    urlsplit(self.config.webhook_url).hostname,
                 )
         log.info("Block types registered; blocks saved for the simulator.")
 
