@@ -20,7 +20,7 @@ class ApprovalSettings(Block):
         description="Names or emails allowed to approve; empty means anyone except the requester.",
     )
     timeout_seconds: int = Field(
-        default=86400, ge=60, description="How long a paused run waits for an answer."
+        default=86400, ge=5, description="How long a paused run waits for an answer, in seconds."
     )
     poll_interval_seconds: int = Field(default=5, ge=1, le=60, description="How often the paused run checks.")
 

@@ -412,6 +412,28 @@ class ArmService:
         )
         return created.id, True
 
+    def delete_enterprise_policy(self, policy_id: str) -> bool:
+        """DELETE the policy; True when it existed. The service refuses (400) while environments are linked."""
+        parse_policy_id(policy_id)
+        before = self.find_policy(policy_id)
+        if before is None:
+            return False
+        url = f"{policy_id}?api-version={self.settings.policy_api_version}"
+        try:
+            response = self.resources.send_request(HttpRequest("DELETE", url))
+            response.raise_for_status()
+        except Exception as exc:
+            raise from_azure_error(exc, action="Deleting the enterprise policy", target=policy_id) from exc
+        self.audit.record(
+            action="arm.enterprise_policy.delete",
+            target=policy_id,
+            before=before.to_dict(),
+            after=None,
+            correlation_id=response.headers.get("x-ms-correlation-request-id")
+            or response.headers.get("x-ms-request-id"),
+        )
+        return True
+
     def delete_role_assignment(self, assignment_id: str) -> bool:
         """Delete a role assignment by id; False when it did not exist (404 or 204)."""
         capture = CorrelationCapture()

@@ -21,8 +21,13 @@ def approve_when_paused(flow_name: str, stop: threading.Event) -> None:
         run = find_paused_run(flow_name=flow_name)
         if run is not None:
             print(f"[demo] {flow_name} is paused for approval; answering as {DEMO_APPROVER!r}.", flush=True)
-            answer_approval(run.id, approver=DEMO_APPROVER, decision="approve", change_ticket="DEMO-0001",
-                            comment="Approved automatically by the demo script.")
+            answer_approval(
+                run.id,
+                approver=DEMO_APPROVER,
+                decision="approve",
+                change_ticket="DEMO-0001",
+                comment="Approved automatically by the demo script.",
+            )
             return
         time.sleep(0.5)
 
@@ -32,12 +37,17 @@ def run_demo(state_dir: Path) -> int:
     from deployments.runtime import local_stack
 
     reports = Path(os.environ.setdefault("CMK_REPORTS_DIR", str(Path("reports").resolve())))
-    print(f"[demo] starting the simulator (demo tenant) and a temporary Prefect server; state in {state_dir}", flush=True)
+    print(
+        f"[demo] starting the simulator (demo tenant) and a temporary Prefect server; state in {state_dir}",
+        flush=True,
+    )
     with local_stack("demo", state_dir=state_dir, settings={"link_seconds": 3, "unlink_seconds": 3}) as sim:
         from flows.onboard import onboard
 
         sub = sim.endpoints["subscription_id"]
-        vault_id = f"/subscriptions/{sub}/resourceGroups/rg-cmk/providers/Microsoft.KeyVault/vaults/kv-cmk-demo"
+        vault_id = (
+            f"/subscriptions/{sub}/resourceGroups/rg-cmk/providers/Microsoft.KeyVault/vaults/kv-cmk-demo"
+        )
         print(f"[demo] simulator ready: ARM {sim.endpoints['arm']}, BAP {sim.endpoints['bap']}", flush=True)
         stop = threading.Event()
         answering = threading.Thread(target=approve_when_paused, args=("onboard", stop), daemon=True)
@@ -61,8 +71,10 @@ def run_demo(state_dir: Path) -> int:
         print(f"[demo] onboarding ended {state.type.value}: {state.message or 'ok'}")
         if isinstance(result, dict) and "rows" in result:
             for row in result["rows"]:
-                print(f"[demo]   {row.get('name', row['environment_id']):28} {row['status']:10} "
-                      f"key managed by {row.get('key_managed_by_before', '?')} -> {row.get('key_managed_by_after', '?')}")
+                print(
+                    f"[demo]   {row.get('name', row['environment_id']):28} {row['status']:10} "
+                    f"key managed by {row.get('key_managed_by_before', '?')} -> {row.get('key_managed_by_after', '?')}"
+                )
         print(f"[demo] reports: {reports} (CSV and markdown); audit journal: {state_dir / 'journal.jsonl'}")
         return 0 if state.is_completed() else 1
 
@@ -71,7 +83,11 @@ def main() -> int:
     """Entry point for `python -m deployments.demo`."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    state_dir = Path(tempfile.mkdtemp(prefix="cmk-demo-", dir=Path(".state").resolve() if Path(".state").exists() else None))
+    state_dir = Path(
+        tempfile.mkdtemp(
+            prefix="cmk-demo-", dir=Path(".state").resolve() if Path(".state").exists() else None
+        )
+    )
     os.environ["CMK_STATE_DIR"] = str(state_dir)
     return run_demo(state_dir)
 

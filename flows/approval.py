@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -60,6 +61,12 @@ class ApprovalOutcome:
     def approved(self) -> bool:
         """Whether the change may go ahead."""
         return self.status == "approved"
+
+
+def pause_key(gate: str, attempt: int) -> str:
+    """A pause key from the gate's name: Prefect allows lower-case letters, digits and dashes only."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", gate.lower()).strip("-") or "approval"
+    return f"{cleaned[:80]}-{attempt}"
 
 
 def refusal_reason(
@@ -124,7 +131,7 @@ def request_approval(
                 wait_for_input=form.with_initial_data(description=header + description_markdown + refused),
                 timeout=settings.timeout_seconds,
                 poll_interval=settings.poll_interval_seconds,
-                key=f"{gate}-{attempt}",
+                key=pause_key(gate, attempt),
             )
         except FlowPauseTimeout:
             outcome.status = "expired"

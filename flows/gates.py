@@ -7,7 +7,6 @@ from prefect import get_run_logger
 from blocks.approval import ApprovalSettings
 from flows.approval import ApprovalOutcome, request_approval
 from tasks.context import Services
-from tasks.reports import artifact_key
 
 
 def approve_once(
@@ -35,7 +34,7 @@ def approve_once(
         requested_by=requested_by,
         settings=ApprovalSettings.load(approval_settings),
         journal=services.journal,
-        gate=artifact_key(gate),  # pause keys allow lower-case letters, digits and dashes only
+        gate=gate,
         description_markdown=description,
         required_approvals=required_approvals,
         confirmation=confirmation,

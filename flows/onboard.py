@@ -1,6 +1,5 @@
 """Onboarding: key, enterprise policy, grants, approval, then link environments in waves, verify, report."""
 
-
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -9,14 +8,13 @@ from prefect.states import Cancelled, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from blocks.approval import ApprovalSettings
 from cmk.checkpoints import validate_change_id
 from cmk.preflight import Finding
 from cmk.resource_ids import parse_vault_id
-from flows.approval import ApprovalOutcome, request_approval
 from flows.fanout import run_waves
+from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
-from tasks.context import Services, connect
+from tasks.context import connect
 from tasks.environments import describe, read_environments
 from tasks.onboarding import (
     deploy_policy,
@@ -168,10 +166,11 @@ def onboard(
 
     outcome = approve_once(
         services,
-        change_id,
-        requested_by,
-        approval_settings,
-        approval_markdown(plan_md, policy.system_id, len(plan_rows)),
+        change_id=change_id,
+        requested_by=requested_by,
+        approval_settings=approval_settings,
+        description=approval_markdown(plan_md, policy.system_id, len(plan_rows)),
+        gate=f"{FLOW}-link",
     )
     if not outcome.approved:
         summary = (
@@ -229,31 +228,6 @@ def onboard(
             data=report,
         )
     return report
-
-
-def approve_once(
-    services: Services, change_id: str, requested_by: str, approval_settings: str, description: str
-) -> ApprovalOutcome:
-    """Ask for approval, unless this change was already approved in an earlier run (recorded in its checkpoint)."""
-    earlier = services.checkpoints.step("approval")
-    if earlier:
-        get_run_logger().info(
-            "Change %s was approved earlier by %s; not asking again.",
-            change_id,
-            ", ".join(a["approver"] for a in earlier["approvals"]),
-        )
-        return ApprovalOutcome(status="approved", approvals=earlier["approvals"])
-    outcome = request_approval(
-        change_id=change_id,
-        requested_by=requested_by,
-        settings=ApprovalSettings.load(approval_settings),
-        journal=services.journal,
-        gate=f"{FLOW}-link",
-        description_markdown=description,
-    )
-    if outcome.approved:
-        services.checkpoints.finish_step("approval", {"approvals": outcome.approvals})
-    return outcome
 
 
 def validate_inputs(

@@ -20,7 +20,6 @@ from cmk import grace
 from cmk.checkpoints import validate_change_id
 from cmk.errors import NotFoundError
 from cmk.models import PolicyInfo
-from cmk.policy_delete import delete_enterprise_policy
 from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
 from cmk.resource_ids import same_id
 from cmk.retirement_checks import key_version_blockers, policy_blockers
@@ -218,7 +217,7 @@ def retire_item(services: Services, item: dict[str, Any], change_id: str, reques
         logger.info("Disabled %s.", item["item"])
         return
     entry: PolicyRetirement = source
-    deleted = delete_enterprise_policy(services.arm, entry.policy_id)
+    deleted = services.arm.delete_enterprise_policy(entry.policy_id)
     remove_key_access(services, entry.vault_id, entry.principal_id)
     if not same_id(entry.new_vault_id, entry.vault_id):
         remove_key_access(services, entry.vault_id, entry.new_principal_id)

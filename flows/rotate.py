@@ -13,7 +13,6 @@ from prefect.states import Cancelled, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from blocks.approval import ApprovalSettings
 from cmk import grace
 from cmk.checkpoints import validate_change_id
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, VaultInfo
@@ -31,7 +30,8 @@ from cmk.preflight import (
 from cmk.resource_ids import parse_policy_id, parse_vault_id, same_id
 from cmk.retirement_checks import dependent_environments
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
-from flows.approval import ApprovalOutcome, request_approval
+from flows.approval import ApprovalOutcome
+from flows.gates import approve_once
 from flows.rotation_fanout import (
     PER_ENVIRONMENT_MAX_CONCURRENCY,
     PER_WAVE_MAX_CONCURRENCY,
@@ -229,27 +229,6 @@ def default_name(base: str, change_id: str) -> str:
 
 
 # -- approval -------------------------------------------------------------------------------------------
-def approve_once(
-    services: Services, change_id: str, requested_by: str, approval_settings: str, gate: str, description: str
-) -> ApprovalOutcome:
-    """Ask for approval unless an earlier run of this change recorded one in its checkpoint."""
-    earlier = services.checkpoints.step("approval")
-    if earlier:
-        get_run_logger().info("Change %s was approved earlier; not asking again.", change_id)
-        return ApprovalOutcome(status="approved", approvals=earlier["approvals"])
-    outcome = request_approval(
-        change_id=change_id,
-        requested_by=requested_by,
-        settings=ApprovalSettings.load(approval_settings),
-        journal=services.journal,
-        gate=gate,
-        description_markdown=description,
-    )
-    if outcome.approved:
-        services.checkpoints.finish_step("approval", {"approvals": outcome.approvals})
-    return outcome
-
-
 def not_approved(services: Services, change_id: str, outcome: ApprovalOutcome, what: str) -> Any:
     """Publish why nothing changed and end the run Cancelled (rejected) or Failed (expired)."""
     publish_summary(
@@ -346,11 +325,11 @@ def rotate_key_version(
 
     outcome = approve_once(
         services,
-        change_id,
-        requested_by,
-        approval_settings,
-        f"{FLOW}-key-version",
-        f"## Approve a new key version for {len(rows)} environment(s)\n\n{plan_md}",
+        change_id=change_id,
+        requested_by=requested_by,
+        approval_settings=approval_settings,
+        gate=f"{FLOW}-key-version",
+        description=f"## Approve a new key version for {len(rows)} environment(s)\n\n{plan_md}",
     )
     if not outcome.approved:
         return not_approved(services, change_id, outcome, "No key version was created.")
@@ -680,11 +659,11 @@ def swap_policy(
 
     outcome = approve_once(
         services,
-        change_id,
-        requested_by,
-        approval_settings,
-        f"{FLOW}-swap",
-        f"## Approve moving {len(rows)} environment(s) to a new key and policy\n\n{plan_md}\n"
+        change_id=change_id,
+        requested_by=requested_by,
+        approval_settings=approval_settings,
+        gate=f"{FLOW}-swap",
+        description=f"## Approve moving {len(rows)} environment(s) to a new key and policy\n\n{plan_md}\n"
         f"New policy systemId: `{new_policy.system_id}`",
     )
     if not outcome.approved:

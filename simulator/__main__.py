@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         server = SimulatorServer(
-            args.scenario, host=args.host, port=args.port, state_dir=args.state_dir, vault_ports=args.vault_ports
+            args.scenario,
+            host=args.host,
+            port=args.port,
+            state_dir=args.state_dir,
+            vault_ports=args.vault_ports,
         )
         endpoints = server.start()
     except (ValueError, OSError, RuntimeError) as exc:

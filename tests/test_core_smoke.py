@@ -9,13 +9,24 @@ from tests.support import mi_credential
 
 
 def test_endpoints_have_the_contract_fields(sim: RunningSimulator) -> None:
-    for field in ("arm", "bap", "token", "control", "ca_bundle", "tenant_id", "subscription_id", "identity_header"):
+    for field in (
+        "arm",
+        "bap",
+        "token",
+        "control",
+        "ca_bundle",
+        "tenant_id",
+        "subscription_id",
+        "identity_header",
+    ):
         assert sim.endpoints[field]
     assert {"keyvault-admin", "powerplatform-admin"} <= set(sim.endpoints["identities"])
 
 
 def test_unknown_route_uses_the_error_envelope(fresh_sim: RunningSimulator) -> None:
-    token = mi_credential(fresh_sim.endpoints, "keyvault-admin").get_token("https://management.azure.com/.default")
+    token = mi_credential(fresh_sim.endpoints, "keyvault-admin").get_token(
+        "https://management.azure.com/.default"
+    )
     response = httpx.get(
         fresh_sim.endpoints["arm"] + "/nothing/here?api-version=1",
         headers={"Authorization": f"Bearer {token.token}"},
@@ -59,8 +70,12 @@ def test_fault_rule_fires_count_times(fresh_sim: RunningSimulator) -> None:
     fresh_sim.control.add_fault(service="identity", status=503, code="ServiceUnavailable", count=1)
     params = {"api-version": "2019-08-01", "resource": "https://management.azure.com"}
     headers = {"X-IDENTITY-HEADER": fresh_sim.endpoints["identity_header"]}
-    first = httpx.get(fresh_sim.endpoints["token"], params=params, headers=headers, verify=fresh_sim.ca_bundle)
-    second = httpx.get(fresh_sim.endpoints["token"], params=params, headers=headers, verify=fresh_sim.ca_bundle)
+    first = httpx.get(
+        fresh_sim.endpoints["token"], params=params, headers=headers, verify=fresh_sim.ca_bundle
+    )
+    second = httpx.get(
+        fresh_sim.endpoints["token"], params=params, headers=headers, verify=fresh_sim.ca_bundle
+    )
     assert (first.status_code, second.status_code) == (503, 200)
     assert fresh_sim.control.faults()[0]["hits"] == 1
 

@@ -67,10 +67,14 @@ class SimulatorApp:
         method = scope["method"]
         path = scope["path"]
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-        delay, response = await anyio.to_thread.run_sync(self.handle, method, path, query, headers, body, port)
+        delay, response = await anyio.to_thread.run_sync(
+            self.handle, method, path, query, headers, body, port
+        )
         if delay:
             await anyio.sleep(delay)
-        payload = b"" if response.body is None or response.status == 204 else json.dumps(response.body).encode()
+        payload = (
+            b"" if response.body is None or response.status == 204 else json.dumps(response.body).encode()
+        )
         out_headers = [(b"content-length", str(len(payload)).encode())]
         if payload:
             out_headers.append((b"content-type", b"application/json; charset=utf-8"))
@@ -107,7 +111,9 @@ class SimulatorApp:
         req: SimRequest | None = None
         try:
             if service == "keyvault" and world.vault_name_for_port(port) is None:
-                raise SimError(404, "VaultNotFound", "No vault is served on this endpoint (it was deleted or purged).")
+                raise SimError(
+                    404, "VaultNotFound", "No vault is served on this endpoint (it was deleted or purged)."
+                )
             caller = self.authenticate(service, headers)
             route, params = self.routers[service].match(method, path)
             operation = route.operation
@@ -140,7 +146,9 @@ class SimulatorApp:
         except SimError as err:
             response = SimResponse(err.status, err.body(), dict(err.headers))
         except Exception as exc:  # a simulator bug must still answer in the envelope
-            response = SimResponse(500, {"error": {"code": "InternalServerError", "message": f"Simulator error: {exc!r}"}})
+            response = SimResponse(
+                500, {"error": {"code": "InternalServerError", "message": f"Simulator error: {exc!r}"}}
+            )
         if service != "control":
             world.requests.record(
                 time=world.now(),

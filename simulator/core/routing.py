@@ -60,7 +60,9 @@ class SimRequest:
             return json.loads(self.body)
         except ValueError as exc:
             raise SimError(
-                400, "InvalidRequestContent", f"The request content was invalid and could not be parsed: {exc}"
+                400,
+                "InvalidRequestContent",
+                f"The request content was invalid and could not be parsed: {exc}",
             ) from exc
 
     def url(self, path: str) -> str:
@@ -136,6 +138,10 @@ class Router:
             allowed = True
         if allowed:
             raise SimError(
-                405, "MethodNotAllowed", f"The requested method {method} is not allowed for the resource {path}."
+                405,
+                "MethodNotAllowed",
+                f"The requested method {method} is not allowed for the resource {path}.",
             )
-        raise SimError(404, "NotFound", f"No route is registered for {method} {path} in the simulated {self.service}.")
+        raise SimError(
+            404, "NotFound", f"No route is registered for {method} {path} in the simulated {self.service}."
+        )

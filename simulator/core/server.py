@@ -78,7 +78,9 @@ class SimulatorServer:
         bap = bind(self.host, 0)
         vaults = [bind(self.host, 0) for _ in range(self.vault_port_count)]
         ports = [s.getsockname()[1] for s in (main, bap, *vaults)]
-        world = World(self.scenario, host=self.host, ports={"arm": ports[0], "bap": ports[1]}, vault_ports=ports[2:])
+        world = World(
+            self.scenario, host=self.host, ports={"arm": ports[0], "bap": ports[1]}, vault_ports=ports[2:]
+        )
         self.world = world
         config = uvicorn.Config(
             SimulatorApp(world),
@@ -111,7 +113,9 @@ class SimulatorServer:
             "tenant_id": world.tenant_id,
             "subscription_id": world.subscription_id,
             "identity_header": world.identity_header,
-            "identities": {i.name: {"client_id": i.client_id, "object_id": i.object_id} for i in world.identities.all()},
+            "identities": {
+                i.name: {"client_id": i.client_id, "object_id": i.object_id} for i in world.identities.all()
+            },
             "scenario": self.scenario.get("name", "custom"),
         }
         (self.state_dir / "endpoints.json").write_text(json.dumps(self.endpoints, indent=2))

@@ -37,12 +37,16 @@ class SimSettings:
         known = {f.name: f for f in fields(self)}
         for name, value in values.items():
             if name not in known:
-                raise SimError(400, "InvalidSetting", f"Unknown simulator setting '{name}'. Known: {sorted(known)}.")
+                raise SimError(
+                    400, "InvalidSetting", f"Unknown simulator setting '{name}'. Known: {sorted(known)}."
+                )
             current = getattr(self, name)
             try:
                 setattr(self, name, type(current)(value))
             except (TypeError, ValueError) as exc:
-                raise SimError(400, "InvalidSetting", f"Setting '{name}' must be a {type(current).__name__}.") from exc
+                raise SimError(
+                    400, "InvalidSetting", f"Setting '{name}' must be a {type(current).__name__}."
+                ) from exc
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON."""

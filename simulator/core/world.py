@@ -101,7 +101,11 @@ class World:
     # -- identities -----------------------------------------------------------------
     def resolve_principal(self, ref: str) -> Identity | None:
         """An identity by scenario name, object id or client id."""
-        return self.identities.by_name(ref) or self.identities.by_object_id(ref) or self.identities.by_client_id(ref)
+        return (
+            self.identities.by_name(ref)
+            or self.identities.by_object_id(ref)
+            or self.identities.by_client_id(ref)
+        )
 
     # -- vault endpoints ------------------------------------------------------------
     def allocate_vault_uri(self, vault_name: str) -> str:

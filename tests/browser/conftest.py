@@ -65,6 +65,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page with a desktop-sized viewport."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)  # the UI and the served runs share two cores with the other tests
     yield context.new_page()
     context.close()
 

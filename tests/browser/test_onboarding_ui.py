@@ -68,7 +68,7 @@ def test_onboarding_started_approved_and_reported_in_the_ui(stack, page) -> None
     assert run["state"]["type"] == "PAUSED"
     page.reload(wait_until="networkidle")
     refusal = page.get_by_text("four-eyes rule").first
-    refusal.wait_for(timeout=30_000)
+    refusal.wait_for()
     refusal.scroll_into_view_if_needed()
     screenshot(page, "04-self-approval-refused", full_page=False)
     assert link_posts(stack, since) == []
@@ -86,7 +86,7 @@ def test_onboarding_started_approved_and_reported_in_the_ui(stack, page) -> None
     page.get_by_text("onboard-environments").first.click()
     page.wait_for_load_state("networkidle")
     for env_id, name in NAMES.items():
-        page.get_by_text(name).first.wait_for(timeout=30_000)
+        page.get_by_text(name).first.wait_for()
         page.get_by_text(env_id).first.wait_for()
     assert page.get_by_text("succeeded").count() >= len(CHOSEN)
     screenshot(page, "05-report-table")
@@ -120,7 +120,7 @@ def test_rejection_in_the_ui_cancels_the_run_and_changes_nothing(stack, page) ->
     assert run["state"]["type"] == "CANCELLED"
     assert "Not during quarter close." in run["state"]["message"]
     page.reload(wait_until="networkidle")
-    page.get_by_text("Cancelled").first.wait_for(timeout=30_000)
+    page.get_by_text("Cancelled").first.wait_for()
     screenshot(page, "06-rejected-run")
     assert link_posts(stack, since) == []
     env = stack.sim.control.state()["bap"]["environments"][EUROPE_ELIGIBLE[2]]

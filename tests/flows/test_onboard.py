@@ -180,3 +180,21 @@ def test_rerun_after_a_killed_process_finishes_without_a_second_link_post(
     assert state.is_completed(), state.message
     assert link_posts(flow_env) == {env_id: 1 for env_id in EUROPE_ELIGIBLE}
     assert all(v["encryption"] == "cmk" for k, v in env_state(flow_env).items() if k in EUROPE_ELIGIBLE)
+
+
+def test_unanswered_approval_expires_and_changes_nothing(flow_env: RunningSimulator) -> None:
+    from blocks.approval import ApprovalSettings
+
+    ApprovalSettings(timeout_seconds=5, poll_interval_seconds=1).save("short-approvals", overwrite=True)
+    state = onboard(
+        **params(
+            flow_env, "CHG-EXPIRE", environments=[EUROPE_ELIGIBLE[0]], approval_settings="short-approvals"
+        ),
+        return_state=True,
+    )
+    assert state.is_failed()  # the server fails a timed-out pause itself, with its own message
+    assert link_posts(flow_env) == {}
+    summary = artifacts_of(state.state_details.flow_run_id)["onboard-summary"].data
+    assert "expired" in summary and "No environment was linked" in summary
+    journal = Path(os.environ["CMK_STATE_DIR"]) / "journal.jsonl"
+    assert '"approval.expired"' in journal.read_text()
