@@ -14,6 +14,7 @@ from cmk.errors import NotFoundError, PreconditionFailedError
 from cmk.journal import Journal, JournalContext
 from cmk.models import AccessPolicyInfo, KeyInfo, VaultInfo
 from cmk.resource_ids import parse_vault_id
+from cmk.rotation_policy import RotationPolicyInfo, rotation_policy_info
 from cmk.sdk import CorrelationCapture, client_kwargs, mgmt_kwargs, translated
 from cmk.settings import AzureSettings
 
@@ -225,6 +226,11 @@ class KeyVaultService:
         target = f"{vault_uri.rstrip('/')}/keys/{name}" + (f"/{version}" if version else "")
         with translated("Reading the key", target):
             return key_info(self._key_client(vault_uri).get_key(name, version))
+
+    def get_rotation_policy(self, vault_uri: str, name: str) -> RotationPolicyInfo:
+        """The key's rotation policy (the service answers a default one when none was set)."""
+        with translated("Reading the key rotation policy", f"{vault_uri.rstrip('/')}/keys/{name}"):
+            return rotation_policy_info(self._key_client(vault_uri).get_key_rotation_policy(name))
 
     def list_key_versions(self, vault_uri: str, name: str) -> list[KeyInfo]:
         """Every version of a key, oldest first."""

@@ -1,12 +1,9 @@
-"""A key's rotation policy as plain data, and reading it through the Key Vault data plane."""
+"""A key's rotation policy as plain data."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from cmk.keyvault import KeyVaultService
-from cmk.sdk import translated
 
 
 @dataclass(frozen=True)
@@ -35,11 +32,3 @@ def rotation_policy_info(policy: Any) -> RotationPolicyInfo:
         elif kind == "notify":
             values["notify_before_expiry"] = action.time_before_expiry
     return RotationPolicyInfo(expiry_time=getattr(policy, "expires_in", None), **values)
-
-
-def read_rotation_policy(keyvault: KeyVaultService, vault_uri: str, name: str) -> RotationPolicyInfo:
-    """The key's rotation policy (the service answers a default one when none was set)."""
-    # KeyVaultService has no public rotation-policy reader yet (requested); reuse its cached KeyClient.
-    client = keyvault._key_client(vault_uri)
-    with translated("Reading the key rotation policy", f"{vault_uri.rstrip('/')}/keys/{name}"):
-        return rotation_policy_info(client.get_key_rotation_policy(name))

@@ -17,7 +17,6 @@ from cmk.models import PolicyInfo, RoleAssignmentInfo, VaultInfo
 from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
 from cmk.reports import write_csv
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
-from cmk.rotation_policy import read_rotation_policy
 from tasks.context import Services, reports_dir, state_dir
 from tasks.retry import retry_transient
 
@@ -108,7 +107,7 @@ def read_key_state(services: Services, vault_uri: str, name: str) -> KeyState:
     """A key's versions and rotation policy, or the reason they could not be read."""
     try:
         versions = tuple(services.keyvault.list_key_versions(vault_uri, name))
-        rotation = read_rotation_policy(services.keyvault, vault_uri, name)
+        rotation = services.keyvault.get_rotation_policy(vault_uri, name)
     except Exception as exc:
         return KeyState(vault_uri, name, error=_error(exc))
     return KeyState(vault_uri, name, versions=versions, rotation=rotation)

@@ -404,6 +404,10 @@ class ArmState:
         """The enterprise policy with this ARM id, case-insensitive."""
         return self.policies.get(resource_id.rstrip("/").lower())
 
+    def find_policies_by_name(self, name: str) -> list[EnterprisePolicy]:
+        """Every enterprise policy with this name, in any resource group (case-insensitive)."""
+        return [p for p in self.policies.values() if p.name.lower() == name.lower()]
+
     def has_action(self, principal_oid: str, scope: str, action: str) -> bool:
         """Whether a role assignment at scope or above grants the control-plane action."""
         return any(ra.role.allows(action) for ra in self._assignments_covering(principal_oid, scope))

@@ -157,16 +157,13 @@ class BapState:
         self._healthy_seen.clear()
         now = self.world.now()
         self._loaded_at = now
-        policy_groups = {
-            p["name"].lower(): p.get("resource_group", "") for p in scenario.get("enterprise_policies", [])
-        }
         for spec in scenario.get("environments", []):
             env = self._parse(spec, now)
             if env.id.lower() in self.environments:
                 raise ValueError(f"Duplicate environment id '{env.id}' in the scenario.")
             self.environments[env.id.lower()] = env
             if env.encryption == "cmk":
-                ref = self._scenario_policy(spec, policy_groups)
+                ref = self._scenario_policy(spec)
                 self._set_cmk(env, ref)
 
     def _parse(self, spec: dict[str, Any], now: float) -> Environment:
@@ -192,21 +189,18 @@ class BapState:
             created=now,
         )
 
-    def _scenario_policy(self, spec: dict[str, Any], policy_groups: dict[str, str]) -> PolicyRef:
-        """The policy a scenario cmk environment is linked to, found through ARM by name."""
+    def _scenario_policy(self, spec: dict[str, Any]) -> PolicyRef:
+        """The policy a scenario cmk environment is linked to, found among the policies ARM loaded, by name."""
         name = spec.get("policy")
         if not name:
             raise ValueError(f"Environment '{spec['id']}' has encryption cmk but no policy name.")
-        group = policy_groups.get(name.lower())
-        if group is None:
-            raise ValueError(f"Environment '{spec['id']}': no enterprise policy '{name}' in the scenario.")
-        arm_id = (
-            f"/subscriptions/{self.world.subscription_id}/resourceGroups/{group}"
-            f"/providers/Microsoft.PowerPlatform/enterprisePolicies/{name}"
-        )
-        policy = self.world.arm.find_policy_by_id(arm_id)
-        if policy is None:
-            raise ValueError(f"Environment '{spec['id']}': ARM has no enterprise policy '{arm_id}'.")
+        found = self.world.arm.find_policies_by_name(name)
+        if len(found) != 1:
+            problem = "no" if not found else "more than one"
+            raise ValueError(
+                f"Environment '{spec['id']}': {problem} enterprise policy named '{name}' in the scenario."
+            )
+        policy = found[0]
         return PolicyRef(policy.system_id, policy.id, policy.location)
 
     # -- lookups ------------------------------------------------------------------------

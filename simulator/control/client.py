@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -11,7 +12,8 @@ class SimControl:
     """Drive the simulator's control plane over HTTPS with its own CA."""
 
     def __init__(self, control_url: str, ca_bundle: str, timeout: float = 30.0) -> None:
-        self._http = httpx.Client(base_url=control_url.rstrip("/") + "/", verify=ca_bundle, timeout=timeout)
+        tls = ssl.create_default_context(cafile=ca_bundle)
+        self._http = httpx.Client(base_url=control_url.rstrip("/") + "/", verify=tls, timeout=timeout)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)

@@ -81,6 +81,10 @@ class FakeArm:
         """By systemId, case-insensitive."""
         return next((p for p in self.policies if p.system_id.lower() == system_id.lower()), None)
 
+    def find_policies_by_name(self, name: str) -> list[FakePolicy]:
+        """Every policy with this name."""
+        return [p for p in self.policies if p.name.lower() == name.lower()]
+
     def find_policy_by_id(self, resource_id: str) -> FakePolicy | None:
         """By ARM id, case-insensitive."""
         return next((p for p in self.policies if p.id.lower() == resource_id.lower()), None)

@@ -452,3 +452,19 @@ def test_requested_by_names_the_caller(t: Tenant) -> None:
     assert body["requestedBy"]["id"] == POWERPLATFORM_ADMIN["object_id"]
     assert body["links"]["environment"]["path"].endswith(FINANCE)
     assert isinstance(t.admin, Identity)
+
+
+def test_scenario_cmk_environment_finds_its_policy_by_name_without_a_resource_group() -> None:
+    from simulator.core.world import World
+    from simulator.scenarios.demo import build_demo
+
+    scenario = build_demo()
+    scenario["vaults"][0]["keys"] = [{"name": "cmk"}]
+    scenario["enterprise_policies"] = [
+        {"name": "ep1", "location": "europe", "vault": "kv-cmk-demo", "key": "cmk"}
+    ]
+    env_id = scenario["environments"][0]["id"]
+    scenario["environments"][0].update(encryption="cmk", policy="ep1")
+    world = World(scenario)
+    policy = next(iter(world.arm.policies.values()))
+    assert world.bap.environments_linked_to(policy.system_id) == [env_id]
