@@ -32,7 +32,7 @@ def migrate_byok(
     change_id: str,
     requested_by: str,
     policy_id: str,
-    environments: list[str] | None = None,
+    environments: tuple[str, ...] = (),
     concurrency: int = 4,
     canary_size: int = 1,
     failure_threshold: int = 1,

@@ -38,8 +38,8 @@ MAX_CONCURRENCY = 32
 def revert(
     change_id: str,
     requested_by: str,
-    environments: list[str] | None = None,
-    policy_id: str | None = None,
+    environments: tuple[str, ...] = (),
+    policy_id: str = "",
     concurrency: int = 4,
     canary_size: int = 1,
     failure_threshold: int = 1,

@@ -54,3 +54,11 @@ def test_flow_parameters_resolve_when_shipped_to_a_served_run(entrypoint: str) -
     except Exception as exc:  # a type mismatch on the dummy values is fine; an undefined model is not
         assert "not fully defined" not in str(exc), f"{entrypoint}: {exc}"
         assert "is not defined" not in str(exc), f"{entrypoint}: {exc}"
+
+
+@pytest.mark.parametrize("entrypoint", flow_entrypoints())
+def test_no_parameter_renders_as_a_type_chooser_in_the_ui(entrypoint: str) -> None:
+    """`X | None` parameters show a 'X / None' switch in the run form; empty defaults read better."""
+    flow = load_flow_from_entrypoint(entrypoint)
+    unions = [name for name, prop in flow.parameters.properties.items() if "anyOf" in prop]
+    assert unions == [], f"{entrypoint}: use an empty default instead of None for {unions}"
