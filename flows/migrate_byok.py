@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.states import Cancelled, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
@@ -14,6 +13,7 @@ from cmk.checkpoints import validate_change_id
 from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, until
 from cmk.preflight import check_environment, sort_findings
 from cmk.resource_ids import parse_policy_id
+from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import run_waves
 from flows.gates import approve_once
 from flows.onboard import merge_plan
@@ -21,7 +21,7 @@ from flows.summaries import approvals_section, counts_line, environment_list, fi
 from tasks.context import connect
 from tasks.environments import describe, read_environments
 from tasks.policy_checks import preflight_target_policy
-from tasks.reports import Progress, publish_environment_table, publish_journal, publish_summary
+from tasks.reports import Progress, publish_environment_table
 
 FLOW = "migrate_byok"
 MAX_CONCURRENCY = 32
@@ -89,19 +89,9 @@ def migrate_byok(
         change_id, requested_by, policy_name, plan_rows, findings, canary_size, concurrency
     )
     if blocking or dry_run:
-        verdict = (
-            "Dry run: nothing was changed."
-            if not blocking
-            else f"**Stopped before any change**: {len(blocking)} blocking preflight finding(s)."
+        return stop_before_change(
+            FLOW, change_id, f"BYOK migration {change_id}", plan_md, plan_rows, blocking, dry_run=dry_run
         )
-        publish_summary(FLOW, change_id, f"# BYOK migration {change_id}: plan\n\n{verdict}\n\n{plan_md}")
-        publish_environment_table(FLOW, change_id, [{**r, "status": "planned"} for r in plan_rows])
-        if blocking:
-            return Failed(
-                message=f"Preflight found {len(blocking)} blocking problem(s): "
-                + "; ".join(f"{f.code} on {f.target}" for f in blocking)
-            )
-        return {"change_id": change_id, "dry_run": True, "planned": [r["environment_id"] for r in plan_rows]}
     assert policy is not None
     if not recorded:
         services.checkpoints.finish_step("plan", {"environments": [r["environment_id"] for r in plan_rows]})
@@ -115,15 +105,9 @@ def migrate_byok(
         gate=f"{FLOW}-link",
     )
     if not outcome.approved:
-        publish_summary(
-            FLOW,
-            change_id,
-            f"# BYOK migration {change_id}: {outcome.status}\n\nNo environment was migrated. Reason: "
-            f"{outcome.reason}\n\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n",
+        return end_unapproved(
+            services, FLOW, change_id, f"BYOK migration {change_id}", outcome, "No environment was migrated."
         )
-        if outcome.status == "rejected":
-            return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
-        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was migrated.")
 
     progress = Progress(len(plan_rows), f"Migrating {len(plan_rows)} BYOK environment(s) to {policy.name}")
     result = run_waves(
@@ -140,8 +124,7 @@ def migrate_byok(
     rows = verify_not_byok(services, merge_plan(plan_rows, result.rows))
     csv_path = publish_environment_table(FLOW, change_id, rows)
     summary = summary_markdown(change_id, policy.name, rows, outcome, started, result.halt_reason, csv_path)
-    publish_summary(FLOW, change_id, summary)
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    publish_change_reports(services, FLOW, change_id, summary)
     report = {
         "change_id": change_id,
         "policy_id": policy.id,
@@ -150,11 +133,8 @@ def migrate_byok(
         "byok_key_kept_until": until(started, BYOK_RETENTION_DAYS),
         "csv": str(csv_path),
     }
-    failures = sum(1 for r in rows if r["status"] == "failed")
-    if failures or result.halted:
-        return Failed(message=f"{failures} environment(s) failed; {counts_line(rows)}.", data=report)
     logger.info("BYOK migration %s finished: %s", change_id, counts_line(rows))
-    return report
+    return finish(rows, result.halted, report)
 
 
 def validate_inputs(

@@ -4,13 +4,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.states import Cancelled, Failed
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk.checkpoints import validate_change_id
 from cmk.preflight import Finding
 from cmk.resource_ids import parse_vault_id
+from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import run_waves
 from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
@@ -26,7 +27,7 @@ from tasks.onboarding import (
     wait_policy_identity,
 )
 from tasks.preflight import preflight_onboarding, verify_policy_key_access
-from tasks.reports import Progress, publish_environment_table, publish_journal, publish_summary
+from tasks.reports import Progress, publish_environment_table, publish_summary
 
 FLOW = "onboard"
 MAX_CONCURRENCY = 32
@@ -124,24 +125,16 @@ def onboard(
         concurrency,
     )
     if blocking or dry_run:
-        verdict = (
-            "Dry run: nothing was changed."
-            if dry_run and not blocking
-            else (f"**Stopped before any change**: {len(blocking)} blocking preflight finding(s).")
+        return stop_before_change(
+            FLOW,
+            change_id,
+            f"Onboarding {change_id}",
+            plan_md,
+            plan_rows,
+            blocking,
+            dry_run=dry_run,
+            extra={"findings": [f.code for f in findings]},
         )
-        publish_summary(FLOW, change_id, f"# Onboarding {change_id}: plan\n\n{verdict}\n\n{plan_md}")
-        publish_environment_table(FLOW, change_id, [{**r, "status": "planned"} for r in plan_rows])
-        if blocking:
-            return Failed(
-                message=f"Preflight found {len(blocking)} blocking problem(s): "
-                + "; ".join(f"{f.code} on {f.target}" for f in blocking)
-            )
-        return {
-            "change_id": change_id,
-            "dry_run": True,
-            "planned": [r["environment_id"] for r in plan_rows],
-            "findings": [f.code for f in findings],
-        }
 
     if not recorded:
         services.checkpoints.finish_step("plan", {"environments": [r["environment_id"] for r in plan_rows]})
@@ -173,15 +166,9 @@ def onboard(
         gate=f"{FLOW}-link",
     )
     if not outcome.approved:
-        summary = (
-            f"# Onboarding {change_id}: {outcome.status}\n\nNo environment was linked. Reason: "
-            f"{outcome.reason}\n\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n"
+        return end_unapproved(
+            services, FLOW, change_id, f"Onboarding {change_id}", outcome, "No environment was linked."
         )
-        publish_summary(FLOW, change_id, summary)
-        publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
-        if outcome.status == "rejected":
-            return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
-        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was linked.")
 
     progress = Progress(len(plan_rows), f"Linking {len(plan_rows)} environment(s) to {policy.name}")
     result = run_waves(
@@ -210,8 +197,7 @@ def onboard(
         result.halt_reason,
         csv_path,
     )
-    publish_summary(FLOW, change_id, summary)
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    publish_change_reports(services, FLOW, change_id, summary)
     logger.info("Onboarding %s finished: %s", change_id, counts_line(rows))
     report = {
         "change_id": change_id,
@@ -222,12 +208,7 @@ def onboard(
         "halted": result.halted,
         "csv": str(csv_path),
     }
-    if result.failures or result.halted:
-        return Failed(
-            message=f"{result.failures} environment(s) failed; {counts_line(rows)}. See the summary.",
-            data=report,
-        )
-    return report
+    return finish(rows, result.halted, report)
 
 
 def validate_inputs(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.states import Cancelled, Failed
+from prefect.states import Failed
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from blocks.approval import ApprovalSettings
@@ -25,6 +25,7 @@ from cmk.resource_ids import same_id
 from cmk.retirement_checks import key_version_blockers, policy_blockers
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
 from flows.approval import request_approval
+from flows.endings import end_unapproved
 from flows.summaries import approvals_section
 from tasks.context import Services, connect, state_dir
 from tasks.environments import read_environments
@@ -100,10 +101,9 @@ def retire(
         description_markdown=f"## Approve retiring {len(ready)} item(s)\n\n{header}\n\n{table}",
     )
     if not outcome.approved:
-        publish_summary(FLOW, change_id, f"# Retirement {change_id}: {outcome.status}\n\n{outcome.reason}")
-        if outcome.status == "rejected":
-            return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
-        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was retired.")
+        return end_unapproved(
+            services, FLOW, change_id, f"Retirement {change_id}", outcome, "Nothing was retired."
+        )
 
     # Re-assess right before changing anything: an environment may have moved back meanwhile.
     fresh = {i["item"]: i for i in assess(services, keys, policies, grace.utc_now())}

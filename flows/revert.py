@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.states import Cancelled, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
@@ -21,6 +20,7 @@ from cmk.migration import (
 from cmk.models import EnvironmentInfo, PolicyInfo
 from cmk.preflight import Finding, check_environment, sort_findings
 from cmk.resource_ids import parse_policy_id
+from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import run_waves
 from flows.gates import approve_once
 from flows.onboard import merge_plan
@@ -28,7 +28,7 @@ from flows.summaries import approvals_section, counts_line, environment_list, fi
 from tasks.context import Services, connect
 from tasks.environments import describe, read_environments
 from tasks.lockdown import read_policy
-from tasks.reports import Progress, publish_environment_table, publish_journal, publish_summary
+from tasks.reports import Progress, publish_environment_table
 
 FLOW = "revert"
 MAX_CONCURRENCY = 32
@@ -102,25 +102,16 @@ def revert(
     )
     plan_md = plan_markdown(change_id, requested_by, plan_rows, policies, findings, keep_until)
     if blocking or dry_run or not plan_rows:
-        verdict = (
-            f"**Stopped before any change**: {len(blocking)} blocking preflight finding(s)."
-            if blocking
-            else "Dry run: nothing was changed."
-            if dry_run
-            else "Nothing to revert: no environment uses a customer-managed key."
+        return stop_before_change(
+            FLOW,
+            change_id,
+            f"Revert {change_id}",
+            plan_md,
+            plan_rows,
+            blocking,
+            dry_run=dry_run,
+            nothing_to_do="Nothing to revert: no environment uses a customer-managed key.",
         )
-        publish_summary(FLOW, change_id, f"# Revert {change_id}: plan\n\n{verdict}\n\n{plan_md}")
-        publish_environment_table(FLOW, change_id, [{**r, "status": "planned"} for r in plan_rows])
-        if blocking:
-            return Failed(
-                message=f"Preflight found {len(blocking)} blocking problem(s): "
-                + "; ".join(f"{f.code} on {f.target}" for f in blocking)
-            )
-        return {
-            "change_id": change_id,
-            "dry_run": dry_run,
-            "planned": [r["environment_id"] for r in plan_rows],
-        }
     if not recorded:
         services.checkpoints.finish_step(
             "plan",
@@ -139,15 +130,9 @@ def revert(
         gate=f"{FLOW}-unlink",
     )
     if not outcome.approved:
-        publish_summary(
-            FLOW,
-            change_id,
-            f"# Revert {change_id}: {outcome.status}\n\nNo environment was unlinked. Reason: {outcome.reason}\n\n"
-            f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n",
+        return end_unapproved(
+            services, FLOW, change_id, f"Revert {change_id}", outcome, "No environment was unlinked."
         )
-        if outcome.status == "rejected":
-            return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
-        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was unlinked.")
 
     anchor = policy or next(iter(policies.values()))
     progress = Progress(
@@ -167,12 +152,12 @@ def revert(
     rows = merge_plan(plan_rows, result.rows)
     record_keep_until(services, change_id, policies, keep_until)
     csv_path = publish_environment_table(FLOW, change_id, rows)
-    publish_summary(
+    publish_change_reports(
+        services,
         FLOW,
         change_id,
         summary_markdown(change_id, rows, policies, outcome, keep_until, result.halt_reason, csv_path),
     )
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
     report = {
         "change_id": change_id,
         "rows": rows,
@@ -180,13 +165,10 @@ def revert(
         "policies": sorted(p.id for p in policies.values()),
         "csv": str(csv_path),
     }
-    failures = sum(1 for r in rows if r["status"] == "failed")
-    if failures or result.halted:
-        return Failed(message=f"{failures} environment(s) failed; {counts_line(rows)}.", data=report)
     logger.info(
         "Revert %s finished: %s. Keep the key and access until %s.", change_id, counts_line(rows), keep_until
     )
-    return report
+    return finish(rows, result.halted, report)
 
 
 def validate_inputs(

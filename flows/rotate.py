@@ -9,7 +9,7 @@ import re
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.states import Cancelled, Failed
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
@@ -31,6 +31,7 @@ from cmk.resource_ids import parse_policy_id, parse_vault_id, same_id
 from cmk.retirement_checks import dependent_environments
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
 from flows.approval import ApprovalOutcome
+from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.gates import approve_once
 from flows.rotation_fanout import (
     PER_ENVIRONMENT_MAX_CONCURRENCY,
@@ -51,7 +52,7 @@ from tasks.onboarding import (
     wait_policy_identity,
 )
 from tasks.preflight import verify_policy_key_access
-from tasks.reports import Progress, publish_environment_table, publish_journal, publish_summary
+from tasks.reports import Progress, publish_environment_table, publish_summary
 from tasks.rotation import (
     create_key_version,
     list_key_versions,
@@ -231,23 +232,16 @@ def default_name(base: str, change_id: str) -> str:
 # -- approval -------------------------------------------------------------------------------------------
 def not_approved(services: Services, change_id: str, outcome: ApprovalOutcome, what: str) -> Any:
     """Publish why nothing changed and end the run Cancelled (rejected) or Failed (expired)."""
-    publish_summary(
-        FLOW,
+    summary = summary_markdown(
+        f"Rotation {change_id}: {outcome.status}",
+        [f"{what} Reason: {outcome.reason}"],
+        [],
+        outcome.approvals,
+        outcome.refusals,
         change_id,
-        summary_markdown(
-            f"Rotation {change_id}: {outcome.status}",
-            [f"{what} Reason: {outcome.reason}"],
-            [],
-            outcome.approvals,
-            outcome.refusals,
-            change_id,
-            FLOW,
-        ),
+        FLOW,
     )
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
-    if outcome.status == "rejected":
-        return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
-    return Failed(message=f"Approval expired: {outcome.reason}. {what}")
+    return end_unapproved(services, FLOW, change_id, f"Rotation {change_id}", outcome, what, summary)
 
 
 # -- key-version mode -----------------------------------------------------------------------------------
@@ -309,19 +303,9 @@ def rotate_key_version(
     ]
     plan_md = plan_markdown(change_id, requested_by, "key-version", lines, rows, findings)
     if blocking or dry_run:
-        verdict = (
-            "Dry run: nothing was changed."
-            if not blocking
-            else (f"**Stopped before any change**: {len(blocking)} blocking preflight finding(s).")
+        return stop_before_change(
+            FLOW, change_id, f"Rotation {change_id}", plan_md, rows, blocking, dry_run=dry_run
         )
-        publish_summary(FLOW, change_id, f"# Rotation {change_id}: plan\n\n{verdict}\n\n{plan_md}")
-        publish_environment_table(FLOW, change_id, [{**r, "status": "planned"} for r in rows])
-        if blocking:
-            return Failed(
-                message="Preflight found blocking problem(s): "
-                + "; ".join(f"{f.code} on {f.target}" for f in blocking)
-            )
-        return {"change_id": change_id, "dry_run": True, "planned": [r["environment_id"] for r in rows]}
 
     outcome = approve_once(
         services,
@@ -391,8 +375,7 @@ def rotate_key_version(
         change_id,
         FLOW,
     )
-    publish_summary(FLOW, change_id, summary)
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    publish_change_reports(services, FLOW, change_id, summary)
     failed = [r for r in rows if r["status"] == "failed"]
     logger.info("Key-version rotation %s: %s", change_id, counts_line(rows))
     report = {
@@ -616,19 +599,9 @@ def swap_policy(
     ]
     plan_md = plan_markdown(change_id, requested_by, "policy-swap", lines, rows, findings)
     if blocking or dry_run:
-        verdict = (
-            "Dry run: nothing was changed."
-            if not blocking
-            else (f"**Stopped before any change**: {len(blocking)} blocking preflight finding(s).")
+        return stop_before_change(
+            FLOW, change_id, f"Rotation {change_id}", plan_md, rows, blocking, dry_run=dry_run
         )
-        publish_summary(FLOW, change_id, f"# Rotation {change_id}: plan\n\n{verdict}\n\n{plan_md}")
-        publish_environment_table(FLOW, change_id, [{**r, "status": "planned"} for r in rows])
-        if blocking:
-            return Failed(
-                message=f"Preflight found {len(blocking)} blocking problem(s): "
-                + "; ".join(f"{f.code} on {f.target}" for f in blocking)
-            )
-        return {"change_id": change_id, "dry_run": True, "planned": [r["environment_id"] for r in rows]}
 
     if not recorded:
         ckpt.finish_step("plan", {"environments": [r["environment_id"] for r in rows]})
@@ -739,8 +712,7 @@ def swap_policy(
         change_id,
         FLOW,
     )
-    publish_summary(FLOW, change_id, summary)
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    publish_change_reports(services, FLOW, change_id, summary)
     logger.info("Policy swap %s finished: %s", change_id, counts_line(final))
     report = {
         "change_id": change_id,
@@ -755,9 +727,4 @@ def swap_policy(
         "fanout": result.fanout,
         "csv": str(csv_path),
     }
-    if result.failures or result.halted:
-        return Failed(
-            message=f"{result.failures} environment(s) failed; {counts_line(final)}. See the summary.",
-            data=report,
-        )
-    return report
+    return finish(final, result.halted, report)
