@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from cmk.lockdown import linked_to
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.preflight import Finding, check_environment, same_geo
+from cmk.preflight import Finding, find_requested, same_geo
 
 # DOC25: "the BYOK key in the Microsoft key vault is retained for at least 28 days".
 BYOK_RETENTION_DAYS = 28
@@ -40,16 +40,10 @@ def choose_byok(
     envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo
 ) -> tuple[list[EnvironmentInfo], list[Finding]]:
     """The requested environments, or every legacy BYOK one in the policy's geo; findings for the rest."""
-    by_id = {e.id.lower(): e for e in envs}
     findings: list[Finding] = []
     if requested:
-        chosen = []
-        for env_id in requested:
-            env = by_id.get(env_id.strip().lower())
-            if env is None:
-                findings += check_environment(None, None, env_id.strip())
-                continue
-            chosen.append(env)
+        chosen, findings = find_requested(envs, requested)
+        for env in chosen:
             if not env.byok and not linked_to(env, policy):
                 findings.append(
                     Finding(

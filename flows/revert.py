@@ -18,7 +18,7 @@ from cmk.migration import (
     until,
 )
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.preflight import Finding, check_environment, sort_findings
+from cmk.preflight import Finding, find_requested, sort_findings
 from cmk.resource_ids import parse_policy_id
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import run_waves
@@ -200,12 +200,8 @@ def choose_targets(
     envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo | None, resuming: set[str]
 ) -> tuple[list[EnvironmentInfo], list[Finding]]:
     """The environments to unlink and the findings about them (resumed ones are only looked up)."""
-    by_id = {e.id.lower(): e for e in envs}
     if requested:
-        chosen = [by_id[e.strip().lower()] for e in requested if e.strip().lower() in by_id]
-        findings = [
-            f for e in requested if e.strip().lower() not in by_id for f in check_environment(None, None, e)
-        ]
+        chosen, findings = find_requested(envs, requested)
     else:
         chosen = environments_of(envs, policy) if policy else []
         findings = []

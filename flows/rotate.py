@@ -24,6 +24,7 @@ from cmk.preflight import (
     check_identity_permissions,
     check_key,
     check_vault,
+    find_requested,
     same_geo,
     sort_findings,
 )
@@ -427,16 +428,8 @@ def choose_targets(
     whole_tenant: bool,
 ) -> tuple[list[EnvironmentInfo], list[Finding]]:
     """The environments to move: the chosen ids, the whole tenant's CMK environments in the geo, or the old policy's."""
-    by_id = {e.id.lower(): e for e in envs}
     if requested:
-        chosen, findings = [], []
-        for env_id in requested:
-            env = by_id.get(env_id.strip().lower())
-            if env is None:
-                findings += check_environment(None, None, env_id)
-            else:
-                chosen.append(env)
-        return chosen, findings
+        return find_requested(envs, requested)
     if whole_tenant:
         return [
             e

@@ -14,6 +14,7 @@ from cmk.preflight import (
     check_key,
     check_reader_grant,
     check_vault,
+    find_requested,
     normalise_geo,
     same_geo,
     sort_findings,
@@ -54,16 +55,8 @@ def choose_environments(
     envs: list[EnvironmentInfo], requested: list[str], location: str
 ) -> tuple[list[EnvironmentInfo], list[Finding]]:
     """The requested environments (unknown ids become findings), or every eligible one in the geo."""
-    by_id = {e.id.lower(): e for e in envs}
     if requested:
-        chosen, findings = [], []
-        for env_id in requested:
-            env = by_id.get(env_id.strip().lower())
-            if env is None:
-                findings += check_environment(None, None, env_id)
-            else:
-                chosen.append(env)
-        return chosen, findings
+        return find_requested(envs, requested)
     policy = planned_policy(location)
     eligible = [
         e

@@ -1,6 +1,6 @@
 """Preflight: one pure function per check over the models, each returning findings; run_preflight gathers."""
 
-from cmk.preflight.environment import check_environment, normalise_geo, same_geo
+from cmk.preflight.environment import check_environment, find_requested, normalise_geo, same_geo
 from cmk.preflight.findings import (
     Finding,
     Severity,
@@ -27,6 +27,7 @@ __all__ = [
     "check_policy",
     "check_reader_grant",
     "check_vault",
+    "find_requested",
     "findings_to_json",
     "normalise_geo",
     "render_findings_table",

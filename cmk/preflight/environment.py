@@ -22,6 +22,22 @@ def same_geo(a: str | None, b: str | None) -> bool:
     return bool(a and b) and normalise_geo(a) == normalise_geo(b)
 
 
+def find_requested(
+    envs: list[EnvironmentInfo], requested: list[str]
+) -> tuple[list[EnvironmentInfo], list[Finding]]:
+    """The requested environments found in envs (ids case-insensitive), and an ENV_NOT_FOUND for each other."""
+    by_id = {e.id.lower(): e for e in envs}
+    chosen: list[EnvironmentInfo] = []
+    findings: list[Finding] = []
+    for env_id in requested:
+        env = by_id.get(env_id.strip().lower())
+        if env is None:
+            findings += check_environment(None, None, env_id.strip())
+        else:
+            chosen.append(env)
+    return chosen, findings
+
+
 def check_environment(
     env: EnvironmentInfo | None, policy: PolicyInfo | None = None, env_id: str = ""
 ) -> list[Finding]:

@@ -234,3 +234,23 @@ def test_findings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         finding.code = "X"  # type: ignore[misc]
     assert replace(finding, severity="info").severity == "info"
+
+
+def test_find_requested_returns_known_environments_and_a_finding_per_unknown_id() -> None:
+    from cmk.models import EnvironmentInfo
+    from cmk.preflight import find_requested
+
+    env = EnvironmentInfo(
+        id="AAA-1",
+        display_name="A",
+        location="europe",
+        azure_region=None,
+        sku="Production",
+        managed=True,
+        runtime_state="Enabled",
+        management_state="Ready",
+        key_managed_by="Microsoft",
+    )
+    chosen, findings = find_requested([env], [" aaa-1 ", "missing-2"])
+    assert chosen == [env]
+    assert [(f.code, f.target) for f in findings] == [("ENV_NOT_FOUND", "missing-2")]
