@@ -156,7 +156,7 @@ def lock(
             )
         return Failed(message=f"Approval expired: {outcome.reason}. Nothing was revoked.")
 
-    revoke_all(services, change_id, policy.id, grants, blast)
+    revoke_all(services, change_id, policy.id, grants, blast, requested_by)
     health, rows, problems = verify_locked(services, policy.id, blast, lock_timeout_seconds)
     csv_path = publish_outcome(FLOW, change_id, rows)
     summary = summary_markdown(change_id, policy.name, health, rows, problems, outcome, plan_md, csv_path)
@@ -202,9 +202,14 @@ def unlocked_by(services: Services, change_id: str) -> str | None:
 
 
 def revoke_all(
-    services: Services, change_id: str, policy_id: str, grants: list[Grant], blast: list[dict[str, Any]]
+    services: Services,
+    change_id: str,
+    policy_id: str,
+    grants: list[Grant],
+    blast: list[dict[str, Any]],
+    requested_by: str,
 ) -> None:
-    """Remove each grant once and journal exactly what was removed, so unlock can restore it."""
+    """Remove each grant once and journal exactly what was removed (and for whom), so unlock can restore it."""
     done = services.checkpoints.step("revoke")
     if done:
         get_run_logger().info("Key access of change %s was revoked in an earlier run; not again.", change_id)
@@ -218,7 +223,7 @@ def revoke_all(
         if json.dumps(grant.to_dict(), sort_keys=True) in journaled:
             continue  # an interrupted earlier run removed and journaled it already
         services.journal.record(
-            actor="lock-flow",
+            actor=requested_by,
             action=REVOKED,
             target=policy_id,
             before=grant.to_dict(),

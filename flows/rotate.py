@@ -142,6 +142,7 @@ def rotate(
         failure_threshold,
         environments,
         whole_tenant,
+        fanout,
     )
     services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
     old = read_policy(services, policy_id)
@@ -188,6 +189,7 @@ def validate_inputs(
     failure_threshold: int,
     environments: list[str] | None,
     whole_tenant: bool,
+    fanout: str = "auto",
 ) -> None:
     """Refuse bad parameters before anything is read or changed."""
     validate_change_id(change_id)
@@ -202,6 +204,11 @@ def validate_inputs(
         raise ValueError(f"swap_method must be one of {', '.join(SWAP_METHODS)}, not {swap_method!r}.")
     if not 1 <= concurrency <= PER_WAVE_MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be between 1 and {PER_WAVE_MAX_CONCURRENCY}; got {concurrency}.")
+    if fanout == "per-environment" and concurrency > PER_ENVIRONMENT_MAX_CONCURRENCY:
+        raise ValueError(
+            f"fanout per-environment runs at most {PER_ENVIRONMENT_MAX_CONCURRENCY} environments at once; "
+            f"got concurrency {concurrency}. Lower it, or use fanout per-wave (or auto) for more."
+        )
     if canary_size < 0 or failure_threshold < 0:
         raise ValueError("canary_size and failure_threshold must be 0 or more.")
     if environments and whole_tenant:

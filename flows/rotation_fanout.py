@@ -83,7 +83,9 @@ def move_environments(
             env_ids,
             "link",
             target,
-            concurrency=min(concurrency, PER_ENVIRONMENT_MAX_CONCURRENCY),
+            concurrency=min(
+                concurrency, PER_ENVIRONMENT_MAX_CONCURRENCY
+            ),  # auto picks this mode only for small sets
             canary_size=canary_size,
             failure_threshold=failure_threshold,
             timeout_seconds=timeout_seconds,

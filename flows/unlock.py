@@ -77,7 +77,7 @@ def unlock(
             f"({policy.principal_id}): {'; '.join(g.describe() for g in foreign)}. Nothing was changed."
         )
 
-    restore_all(services, change_id, lock_change_id, policy, restore)
+    restore_all(services, change_id, lock_change_id, policy, restore, requested_by)
     try:
         policy = wait_policy_health(services, policy.id, "Healthy", health_timeout_seconds)
     except CmkError as exc:
@@ -168,16 +168,21 @@ def what_to_restore(
 
 
 def restore_all(
-    services: Services, change_id: str, lock_change_id: str | None, policy: PolicyInfo, grants: list[Grant]
+    services: Services,
+    change_id: str,
+    lock_change_id: str | None,
+    policy: PolicyInfo,
+    grants: list[Grant],
+    requested_by: str,
 ) -> None:
-    """Restore each grant once and journal it (which also marks the lock as undone)."""
+    """Restore each grant once and journal it, for whom (which also marks the lock as undone)."""
     if services.checkpoints.step("restore"):
         get_run_logger().info("Key access of change %s was restored in an earlier run; not again.", change_id)
         return
     for grant in grants:
         changed = restore_grant(services, grant)
         services.journal.record(
-            actor="unlock-flow",
+            actor=requested_by,
             action=RESTORED,
             target=policy.id,
             before=None,

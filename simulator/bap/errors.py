@@ -1,4 +1,4 @@
-"""BAP wire errors: real codes where known, documented plausible ones elsewhere (docs/simulator-bap.md)."""
+"""BAP wire errors: real codes where known, documented plausible ones elsewhere (docs/simulator.md)."""
 
 from __future__ import annotations
 

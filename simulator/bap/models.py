@@ -20,7 +20,7 @@ STAGES = ("Validate", "Prepare", "Run", "Finalize")
 TERMINAL = ("Succeeded", "Failed")
 POLICY_READ = "Microsoft.PowerPlatform/enterprisePolicies/read"
 
-# protectionStatus.keyManagedBy values (the real CMK value is not documented; see docs/simulator-bap.md).
+# protectionStatus.keyManagedBy values (the real CMK value is not documented; see docs/simulator.md).
 KEY_BY_MICROSOFT = "Microsoft"
 KEY_BY_CUSTOMER = "Customer"
 # runtimeReasonCode values (invented, documented).
@@ -149,7 +149,7 @@ class BapState:
 
     # -- scenario -----------------------------------------------------------------------
     def load(self, scenario: dict[str, Any]) -> None:
-        """Seed environments from scenario environments (fields: see docs/simulator-bap.md)."""
+        """Seed environments from scenario environments (fields: see docs/simulator.md)."""
         self.environments.clear()
         self.operations.clear()
         self._active.clear()

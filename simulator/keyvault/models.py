@@ -248,7 +248,7 @@ class KeyVaultState:
                 self.create_key_for_scenario(store.name, spec, now)
 
     def create_key_for_scenario(self, vault_name: str, spec: dict[str, Any], now: float) -> Key:
-        """Seed a key from its scenario spec (see docs/simulator-keyvault.md for the fields)."""
+        """Seed a key from its scenario spec (see docs/simulator.md for the fields)."""
         kty = spec.get("kty", "RSA")
         size = int(spec.get("size", DEFAULT_KEY_SIZE))
         count = int(spec.get("versions", 1))
