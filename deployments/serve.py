@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         ", ".join(f"{spec.name} ({reason})" for spec, reason in resolved.missing) or "none",
     )
     # The server usually stops with us (make serve); pausing the schedules would only surprise the next start.
-    serve(*deployments, limit=args.limit, pause_on_shutdown=False)
+    try:
+        serve(*deployments, limit=args.limit, pause_on_shutdown=False)
+    except KeyboardInterrupt:  # Ctrl-C (or make serve stopping us) is the normal way to end
+        log.info("Stopped serving.")
     return 0
 
 
