@@ -1,7 +1,5 @@
 """BYOK -> CMK migration: find legacy BYOK environments, check the target policy, approval, link in waves, verify."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

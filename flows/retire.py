@@ -7,8 +7,6 @@ it is changed: refused while its grace period runs (measured with cmk.grace.utc_
 or policy still depends on it (safety invariant 2).
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from prefect import flow, get_run_logger

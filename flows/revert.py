@@ -1,7 +1,5 @@
 """Revert to the Microsoft-managed key: unlink chosen environments (or all of a policy's) in waves and verify."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

@@ -1,7 +1,5 @@
 """Unlock: restore exactly the key access a lock removed, wait for a Healthy policy, re-enable and verify environments."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from prefect import flow, get_run_logger

@@ -62,3 +62,10 @@ def test_no_parameter_renders_as_a_type_chooser_in_the_ui(entrypoint: str) -> No
     flow = load_flow_from_entrypoint(entrypoint)
     unions = [name for name, prop in flow.parameters.properties.items() if "anyOf" in prop]
     assert unions == [], f"{entrypoint}: use an empty default instead of None for {unions}"
+
+
+def test_flow_modules_do_not_postpone_annotations() -> None:
+    """The pickle test above only fails for annotation names the code never uses; this catches the rest."""
+    modules = {entrypoint.split(":")[0] for entrypoint in flow_entrypoints()}
+    offenders = [m for m in sorted(modules) if "from __future__ import annotations" in Path(m).read_text()]
+    assert offenders == [], f"remove `from __future__ import annotations` from {offenders}"
