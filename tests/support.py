@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from azure.identity import ManagedIdentityCredential
@@ -20,3 +23,25 @@ def mi_credential(endpoints: dict[str, Any], identity: str) -> ManagedIdentityCr
     return ManagedIdentityCredential(
         client_id=endpoints["identities"][identity]["client_id"], connection_verify=endpoints["ca_bundle"]
     )
+
+
+@contextmanager
+def ready_for_flows(sim: Any, tmp_path: Path, **settings: Any) -> Iterator[Any]:
+    """A reset simulator with the given fast settings, fresh state and report dirs, and the default blocks."""
+    from blocks.simulator import save_simulator_blocks
+
+    sim.control.reset()
+    sim.control.settings(**settings)
+    point_managed_identity_at(sim.endpoints)
+    saved = {k: os.environ.get(k) for k in ("CMK_STATE_DIR", "CMK_REPORTS_DIR")}
+    os.environ["CMK_STATE_DIR"] = str(tmp_path / "state")
+    os.environ["CMK_REPORTS_DIR"] = str(tmp_path / "reports")
+    save_simulator_blocks(sim.endpoints, approval_timeout_seconds=120)
+    try:
+        yield sim
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from simulator.testing import RunningSimulator
-from tests.support import point_managed_identity_at
+from tests.support import ready_for_flows
 
 
 @pytest.fixture(scope="session")
@@ -28,20 +27,10 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture
 def flow_env(prefect_server: None, fresh_sim: RunningSimulator, tmp_path: Path) -> Iterator[RunningSimulator]:
     """A reset simulator with fast operations, fresh state and report dirs, and the default blocks saved."""
-    from blocks.simulator import save_simulator_blocks
-
-    fresh_sim.control.settings(link_seconds=1, unlink_seconds=1, provider_registration_seconds=1)
-    point_managed_identity_at(fresh_sim.endpoints)
-    saved = {k: os.environ.get(k) for k in ("CMK_STATE_DIR", "CMK_REPORTS_DIR")}
-    os.environ["CMK_STATE_DIR"] = str(tmp_path / "state")
-    os.environ["CMK_REPORTS_DIR"] = str(tmp_path / "reports")
-    save_simulator_blocks(fresh_sim.endpoints, approval_timeout_seconds=120)
-    yield fresh_sim
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with ready_for_flows(
+        fresh_sim, tmp_path, link_seconds=1, unlink_seconds=1, provider_registration_seconds=1
+    ) as sim:
+        yield sim
 
 
 @dataclass

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from simulator.scenarios.demo import SUBSCRIPTION_ID, build_demo
 from simulator.testing import RunningSimulator, running_simulator
-from tests.support import point_managed_identity_at
+from tests.support import ready_for_flows
 
 FINANCE, HR, SALES_UAT, DEV_ALICE, LEGACY_ERP = (
     f"c0de0e4a-7c2b-4e5f-9a10-0000000e000{i}" for i in range(1, 6)
@@ -79,21 +78,10 @@ def start_linked_sim() -> Iterator[RunningSimulator]:
 
 def prepare_linked_env(sim: RunningSimulator, tmp_path: Path) -> Iterator[RunningSimulator]:
     """Reset the linked simulator with fast operations and fresh state dirs, and point the default blocks at it."""
-    from blocks.simulator import save_simulator_blocks
-
-    sim.control.reset()
-    sim.control.settings(link_seconds=1, unlink_seconds=1, reenable_seconds=1, lock_detection_seconds=1)
-    point_managed_identity_at(sim.endpoints)
-    saved = {k: os.environ.get(k) for k in ("CMK_STATE_DIR", "CMK_REPORTS_DIR")}
-    os.environ["CMK_STATE_DIR"] = str(tmp_path / "state")
-    os.environ["CMK_REPORTS_DIR"] = str(tmp_path / "reports")
-    save_simulator_blocks(sim.endpoints, approval_timeout_seconds=120)
-    yield sim
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with ready_for_flows(
+        sim, tmp_path, link_seconds=1, unlink_seconds=1, reenable_seconds=1, lock_detection_seconds=1
+    ) as ready:
+        yield ready
 
 
 def environments(sim: RunningSimulator) -> dict[str, dict[str, Any]]:

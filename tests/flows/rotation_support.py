@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 
 from simulator.scenarios.demo import EUROPE_ELIGIBLE, build_demo
 from simulator.testing import RunningSimulator, running_simulator
-from tests.support import point_managed_identity_at
+from tests.support import ready_for_flows
 
 OLD_POLICY = "ep-cmk-eu"
 OLD_KEY = "pp-cmk-key"
@@ -54,23 +53,11 @@ def rotation_env(
     prefect_server: None, onboarded_sim: RunningSimulator, tmp_path: Path
 ) -> Iterator[RunningSimulator]:
     """The onboarded tenant reset, fast operations, fresh state and report dirs, default blocks pointing at it."""
-    from blocks.simulator import save_simulator_blocks
-
-    sim = onboarded_sim
-    sim.control.reset()
-    sim.control.clear_faults()
-    sim.control.settings(link_seconds=1, unlink_seconds=1, operation_retry_after=1)
-    point_managed_identity_at(sim.endpoints)
-    saved = {k: os.environ.get(k) for k in ("CMK_STATE_DIR", "CMK_REPORTS_DIR")}
-    os.environ["CMK_STATE_DIR"] = str(tmp_path / "state")
-    os.environ["CMK_REPORTS_DIR"] = str(tmp_path / "reports")
-    save_simulator_blocks(sim.endpoints, approval_timeout_seconds=120)
-    yield sim
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    onboarded_sim.control.clear_faults()
+    with ready_for_flows(
+        onboarded_sim, tmp_path, link_seconds=1, unlink_seconds=1, operation_retry_after=1
+    ) as sim:
+        yield sim
 
 
 def policy_id(sim: RunningSimulator, name: str = OLD_POLICY) -> str:
