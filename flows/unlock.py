@@ -214,7 +214,10 @@ def reenable_all(
 
 
 def verify_online(services: Services, policy: PolicyInfo, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Re-read every environment: it must be Enabled and still linked to the policy."""
+    """Re-read every environment: Enabled and still linked to its customer-managed key policy.
+
+    That is this policy, or (when the lock disabled a shared key) another policy using the same key.
+    """
     current = {e.id.lower(): e for e in services.powerplatform.list_environments()}
     out = []
     for row in rows:
@@ -225,11 +228,18 @@ def verify_online(services: Services, policy: PolicyInfo, rows: list[dict[str, A
         else:
             if (env.runtime_state or "").lower() != "enabled":
                 problems.append(f"runtime is {env.runtime_state}")
-            if not linked_to(env, policy):
-                problems.append(f"not linked to {policy.name}")
+            if not (linked_to(env, policy) or (env.cmk and (env.cmk.status or "").lower() == "linked")):
+                problems.append(f"no longer linked to {policy.name} or any customer-managed key policy")
         if problems and row["status"] != "failed":
             row = {**row, "status": "failed", "error": "verification: " + "; ".join(problems)}
-        out.append({**row, "runtime_after": env.runtime_state if env else "missing"})
+        linked_policy = (env.cmk.policy_arm_id or "").rsplit("/", 1)[-1] if env and env.cmk else ""
+        out.append(
+            {
+                **row,
+                "runtime_after": env.runtime_state if env else "missing",
+                "policy": row.get("policy") or linked_policy,
+            }
+        )
     return out
 
 

@@ -72,6 +72,12 @@ def policy_identity_entry(sim: RunningSimulator, policy_name: str) -> dict[str, 
     return next((e for e in vault["properties"]["accessPolicies"] if e["objectId"] == principal), None)
 
 
+def demo_key_enabled(sim: RunningSimulator) -> bool:
+    """Whether the latest version of the demo vault's key is enabled."""
+    key = sim.control.state()["keyvault"]["kv-cmk-demo"]["keys"]["pp-cmk-key"]
+    return next(v for v in key["versions"] if v["version"] == key["latest"])["enabled"]
+
+
 def test_dry_run_shows_the_blast_radius_and_changes_nothing(linked: RunningSimulator) -> None:
     since = linked.control.last_seq()
     state = lock(
@@ -243,3 +249,32 @@ def test_unlock_without_a_recorded_lock_is_refused_before_any_write(linked: Runn
     assert state.is_failed()
     assert "no revoked access recorded" in state.message or "has no revoked access" in state.message
     assert writes_since(linked, since) == []
+
+
+def test_lock_by_disabling_a_shared_key_takes_every_dependent_policy_offline_and_unlock_restores_it(
+    linked: RunningSimulator, approver: Any
+) -> None:
+    before = runtime(linked)
+    approver("lock", [approve("carol", "ep-cmk-eu-other"), approve("dave", "ep-cmk-eu-other")])
+    state = lock(
+        change_id="CHG-LOCK-KEY",
+        requested_by="alice",
+        policy_id=OTHER_POLICY,
+        method="disable_key",
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert [g["method"] for g in state.result()["revoked"]] == ["disable_key"]
+    offline = {e for e, r in runtime(linked).items() if r == "Disabled"}
+    assert offline == set(OTHER_POLICY_ENVS) | set(EU_POLICY_ENVS)  # the same key: both policies go down
+    assert demo_key_enabled(linked) is False
+    assert policy_identity_entry(linked, "ep-cmk-eu-other") is not None  # access itself was not touched
+
+    state = unlock(
+        change_id="CHG-UNLOCK-KEY", requested_by="alice", lock_change_id="CHG-LOCK-KEY", return_state=True
+    )
+    assert state.is_completed(), state.message
+    assert runtime(linked) == before  # both policies' environments are back online
+    assert demo_key_enabled(linked) is True
+    rows = {r["environment_id"]: r for r in state.result()["rows"]}
+    assert {rows[e]["policy"] for e in EU_POLICY_ENVS} == {"ep-cmk-eu"}
