@@ -285,8 +285,25 @@ def rotate_key_version(
                 "Use mode policy-swap to move the environments to a new policy with a version-less key.",
             )
         )
-    recorded = services.checkpoints.step("new_version")
-    previous = recorded["previous"] if recorded else (current.version if current else "")
+    recorded = services.checkpoints.step("new_version") or services.checkpoints.step("new_version_started")
+    if recorded:
+        previous = recorded["previous"]
+    elif create_new_version or current is None:
+        previous = current.version if current else ""
+    else:
+        # A rotation policy already made the newest version: the one before it is what gets retired later.
+        versions = list_key_versions(services, vault.uri, key_name)
+        if len(versions) < 2:
+            findings.append(
+                Finding(
+                    "KEY_NOT_ROTATED_YET",
+                    "blocking",
+                    f"{vault.uri}/keys/{key_name}",
+                    f"Key {key_name} has a single version: its rotation policy has not rotated it yet.",
+                    "Run with create_new_version on, or wait until the rotation policy makes a new version.",
+                )
+            )
+        previous = versions[-2].version if len(versions) >= 2 else (current.version if current else "")
     rows = [
         {
             "environment_id": e.id,

@@ -88,6 +88,59 @@ def test_key_version_creates_a_version_keeps_the_previous_and_records_its_retire
     assert datetime.fromisoformat(entry["retire_after"]) - datetime.now(UTC) > timedelta(days=27, hours=23)
 
 
+def test_key_version_adopts_the_version_a_rotation_policy_made_without_creating_one(
+    rotation_env: RunningSimulator, approver: Any
+) -> None:
+    from azure.keyvault.keys import KeyClient
+
+    from tests.support import mi_credential
+
+    vault = next(v for v in rotation_env.control.state()["arm"]["vaults"] if v["name"] == "kv-cmk-demo")
+    client = KeyClient(
+        vault["properties"]["vaultUri"],
+        mi_credential(rotation_env.endpoints, "keyvault-admin"),
+        verify_challenge_resource=False,
+        connection_verify=rotation_env.ca_bundle,
+    )
+    with client:
+        previous = client.get_key("pp-cmk-key").properties.version
+        rotated = client.rotate_key("pp-cmk-key").properties.version  # what a Rotate lifetime action does
+    since = rotation_env.control.last_seq()
+    approver("rotate", [APPROVE])
+    state = rotate(
+        policy_id=policy_id(rotation_env),
+        change_id="CHG-KV-ADOPT",
+        requested_by="alice",
+        create_new_version=False,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert (result["previous_version"], result["new_version"]) == (previous, rotated)
+    key_writes = [
+        r for r in rotation_env.control.requests(since=since, service="keyvault") if r["method"] != "GET"
+    ]
+    assert key_writes == []  # verified and recorded, nothing created
+    register = json.loads((Path(os.environ["CMK_STATE_DIR"]) / "key-retirements.json").read_text())
+    assert [e["version"] for e in register["versions"]] == [previous]
+
+
+def test_key_version_without_a_rotated_version_stops_before_any_change(
+    rotation_env: RunningSimulator,
+) -> None:
+    since = rotation_env.control.last_seq()
+    state = rotate(
+        policy_id=policy_id(rotation_env),
+        change_id="CHG-KV-EARLY",
+        requested_by="alice",
+        create_new_version=False,
+        return_state=True,
+    )
+    assert state.is_failed()
+    assert "KEY_NOT_ROTATED_YET" in state.message
+    assert [r for r in rotation_env.control.requests(since=since) if r["method"] != "GET"] == []
+
+
 def test_a_failing_canary_halts_the_run_and_the_others_are_untouched(
     rotation_env: RunningSimulator, approver: Any
 ) -> None:
