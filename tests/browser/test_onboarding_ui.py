@@ -12,6 +12,7 @@ from tests.browser.ui import (
     answer_resume_dialog,
     fill_parameter,
     flow_run_for_change,
+    submit_run_form,
     wait_for_new_pause,
     wait_for_state,
 )
@@ -50,7 +51,7 @@ def test_onboarding_started_approved_and_reported_in_the_ui(stack, page) -> None
     fill_parameter(page, "location", "europe")
     add_list_items(page, "environments", CHOSEN)
     screenshot(page, "01-custom-run-form")
-    page.get_by_role("button", name="Submit").click()
+    submit_run_form(page)
     run = flow_run_for_change(stack, "CHG-UI-0001")
     run = wait_for_state(stack, run["id"], {"PAUSED"}, timeout=180)
     assert run["parameters"]["environments"] == CHOSEN

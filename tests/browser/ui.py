@@ -27,11 +27,29 @@ def fill_parameter(page: Any, name: str, value: str) -> None:
 
 
 def add_list_items(page: Any, name: str, values: list[str]) -> None:
-    """Add items to a list parameter with its 'Add item' button."""
+    """Add items to a list parameter with its 'Add item' button, each into the field that button created."""
     block = parameter(page, name)
+    fields = block.locator("textarea, input[type=text]")
     for value in values:
+        before = fields.count()
         block.get_by_role("button", name="Add item").click()
-        block.locator("textarea, input[type=text]").last.fill(value)
+        new_field = fields.nth(before)
+        new_field.wait_for()  # the UI renders the new field a moment after the click, slower under load
+        new_field.fill(value)
+    filled = [fields.nth(i).input_value() for i in range(fields.count())]
+    assert filled[-len(values) :] == values, f"the {name} list holds {filled}, expected {values}"
+
+
+def submit_run_form(page: Any) -> None:
+    """Submit a custom-run form and wait for the UI's confirmation that the run was scheduled."""
+    page.get_by_role("button", name="Submit").click()
+    try:
+        page.get_by_text("scheduled to start").first.wait_for()
+    except Exception:
+        from tests.browser.conftest import screenshot
+
+        path = screenshot(page, "submit-not-confirmed")
+        raise AssertionError(f"The run form was not accepted; see {path}.") from None
 
 
 def choose(page: Any, control: Any, option: str) -> None:
@@ -61,7 +79,11 @@ def flow_run_for_change(stack: Stack, change_id: str, timeout: float = 60) -> di
     """The flow run whose change_id parameter is change_id (waits until it exists)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = httpx.post(f"{stack.config.api_url}/flow_runs/filter", json={"limit": 50}, timeout=10)
+        response = httpx.post(
+            f"{stack.config.api_url}/flow_runs/filter",
+            json={"limit": 50, "sort": "START_TIME_DESC"},
+            timeout=10,
+        )
         response.raise_for_status()
         for run in response.json():
             if run["parameters"].get("change_id") == change_id:
