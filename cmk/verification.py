@@ -34,8 +34,3 @@ def unlink_problems(env: EnvironmentInfo) -> list[str]:
     if (env.runtime_state or "").lower() != "enabled":
         problems.append(f"runtime state is {env.runtime_state}, not Enabled")
     return problems
-
-
-def operation_in_progress(env: EnvironmentInfo) -> bool:
-    """Whether the environment shows a link or unlink under way."""
-    return env.cmk is not None and (env.cmk.status or "").lower() in {"linking", "unlinking"}

@@ -1,4 +1,4 @@
-"""`make demo`: the simulator's demo tenant onboarded end to end, with a clearly labelled demo approver."""
+"""`make demo`: the demo tenant onboarded, its key rotated and its inventory taken, with a labelled demo approver."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from prefect import get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 
-from cmk.models import PolicyInfo
+from cmk.models import EnvironmentInfo, PolicyInfo
+from cmk.moves import environment_facts
 from cmk.planning import plan_waves, threshold_crossed
 from tasks.context import Services
 from tasks.environments import move_environment
@@ -60,7 +61,7 @@ def run_waves(
     plan = plan_waves(environment_ids, canary_size)
     result = FanOutResult()
     waves = [("canary", list(plan.canary)), ("main", list(plan.rest))]
-    for index, (wave_name, wave) in enumerate(waves):
+    for wave_name, wave in waves:
         if not wave:
             continue
         if result.halted:
@@ -93,14 +94,10 @@ def run_waves(
                     "no new environment was started."
                 )
                 logger.error(result.halt_reason)
-        if wave_name == "canary" and result.failures and index + 1 < len(waves) and not result.halted:
+        if wave_name == "canary" and result.failures and plan.rest and not result.halted:
             result.halted = True
             result.halt_reason = "the canary wave failed; the remaining environments were not started."
             logger.error(result.halt_reason)
-        for env_id in pending:
-            result.rows.append(
-                {"environment_id": env_id, "status": "not-started", "error": result.halt_reason}
-            )
     started = {r["environment_id"].lower() for r in result.rows}
     for env_id in plan.all:
         if env_id.lower() not in started:
@@ -108,3 +105,27 @@ def run_waves(
                 {"environment_id": env_id, "status": "not-started", "error": result.halt_reason}
             )
     return result
+
+
+def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> dict[str, Any]:
+    """The planned row of an environment: its facts before the change."""
+    return {
+        "environment_id": env.id,
+        **environment_facts(env),
+        "key_managed_by_before": key_managed_by or env.key_managed_by,
+    }
+
+
+def merge_plan(plan_rows: list[dict[str, Any]], result_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Result rows completed with the planned facts (name, geo, SKU) where the task did not set them."""
+    planned = {r["environment_id"].lower(): r for r in plan_rows}
+    merged = []
+    for row in result_rows:
+        base = planned.get(row["environment_id"].lower(), {})
+        merged.append(
+            {
+                **{k: base.get(k, "") for k in ("name", "geo", "sku", "key_managed_by_before")},
+                **{k: v for k, v in row.items() if v not in (None, "")},
+            }
+        )
+    return merged

@@ -12,12 +12,11 @@ from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, until
 from cmk.preflight import check_environment, sort_findings
 from cmk.resource_ids import parse_policy_id
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import run_waves
+from flows.fanout import merge_plan, plan_row, run_waves
 from flows.gates import approve_once
-from flows.onboard import merge_plan
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 from tasks.context import connect
-from tasks.environments import describe, read_environments
+from tasks.environments import read_environments
 from tasks.policy_checks import preflight_target_policy
 from tasks.reports import Progress, publish_environment_table
 
@@ -73,14 +72,7 @@ def migrate_byok(
             if env.id.lower() not in resuming:
                 findings += [f for f in check_environment(env, policy) if f.code != "ENV_LEGACY_BYOK"]
     findings = sort_findings(findings)
-    plan_rows = [
-        {
-            "environment_id": e.id,
-            **describe(e),
-            "key_managed_by_before": "BYOK" if e.byok else e.key_managed_by,
-        }
-        for e in targets
-    ]
+    plan_rows = [plan_row(e, "BYOK" if e.byok else None) for e in targets]
     blocking = [f for f in findings if f.severity == "blocking"]
     policy_name = policy.name if policy else policy_id
     plan_md = plan_markdown(

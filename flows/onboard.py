@@ -12,11 +12,11 @@ from cmk.checkpoints import validate_change_id
 from cmk.preflight import Finding
 from cmk.resource_ids import parse_vault_id
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import run_waves
+from flows.fanout import merge_plan, plan_row, run_waves
 from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 from tasks.context import connect
-from tasks.environments import describe, read_environments
+from tasks.environments import read_environments
 from tasks.onboarding import (
     deploy_policy,
     ensure_key,
@@ -105,9 +105,7 @@ def onboard(
         admin_object_id=admin_object_id,
         resuming=set(services.checkpoints.environments()) if recorded else set(),
     )
-    plan_rows = [
-        {"environment_id": e.id, **describe(e), "key_managed_by_before": e.key_managed_by} for e in targets
-    ]
+    plan_rows = [plan_row(e) for e in targets]
     blocking = [f for f in findings if f.severity == "blocking"]
     plan_md = plan_markdown(
         change_id,
@@ -228,21 +226,6 @@ def validate_inputs(
         raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}; got {concurrency}.")
     if canary_size < 0 or failure_threshold < 0:
         raise ValueError("canary_size and failure_threshold must be 0 or more.")
-
-
-def merge_plan(plan_rows: list[dict[str, Any]], result_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Result rows completed with the planned facts (name, geo, SKU) where the task did not set them."""
-    planned = {r["environment_id"].lower(): r for r in plan_rows}
-    merged = []
-    for row in result_rows:
-        base = planned.get(row["environment_id"].lower(), {})
-        merged.append(
-            {
-                **{k: base.get(k, "") for k in ("name", "geo", "sku", "key_managed_by_before")},
-                **{k: v for k, v in row.items() if v not in (None, "")},
-            }
-        )
-    return merged
 
 
 def plan_markdown(

@@ -19,12 +19,11 @@ from cmk.models import EnvironmentInfo, PolicyInfo
 from cmk.preflight import Finding, find_requested, sort_findings
 from cmk.resource_ids import parse_policy_id
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import run_waves
+from flows.fanout import merge_plan, plan_row, run_waves
 from flows.gates import approve_once
-from flows.onboard import merge_plan
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 from tasks.context import Services, connect
-from tasks.environments import describe, read_environments
+from tasks.environments import read_environments
 from tasks.lockdown import read_policy
 from tasks.reports import Progress, publish_environment_table
 
@@ -91,9 +90,7 @@ def revert(
     for current in policies.values():
         findings += policy_health_findings(current)
     findings = sort_findings(findings)
-    plan_rows = [
-        {"environment_id": e.id, **describe(e), "key_managed_by_before": e.key_managed_by} for e in targets
-    ]
+    plan_rows = [plan_row(e) for e in targets]
     blocking = [f for f in findings if f.severity == "blocking"]
     keep_until = (services.checkpoints.step("keep_until") or {}).get("date") or until(
         started, REVERT_KEEP_KEY_DAYS

@@ -10,7 +10,8 @@ from prefect.cache_policies import NO_CACHE
 
 from cmk.errors import BusyError, CmkError, OperationFailedError, OperationTimeoutError
 from cmk.models import EnvironmentInfo, OperationHandle, PolicyInfo
-from cmk.verification import link_problems, operation_in_progress, unlink_problems
+from cmk.moves import environment_facts
+from cmk.verification import link_problems, unlink_problems
 from tasks.context import Services
 from tasks.retry import retry_transient
 
@@ -27,25 +28,13 @@ def read_environments(services: Services) -> list[EnvironmentInfo]:
     return services.powerplatform.list_environments()
 
 
-def describe(env: EnvironmentInfo) -> dict[str, Any]:
-    """The facts about an environment that a report shows before and after."""
-    return {
-        "name": env.display_name,
-        "geo": env.location,
-        "sku": env.sku,
-        "key_managed_by": env.key_managed_by,
-        "policy": env.cmk.policy_arm_id if env.cmk else "",
-        "system_id": env.cmk.system_id if env.cmk else "",
-    }
-
-
 def _wait_until_idle(
     services: Services, env_id: str, deadline: float, poll_seconds: float
 ) -> EnvironmentInfo:
     """Re-read the environment until no lifecycle operation shows on it, or the deadline passes."""
     while True:
         env = services.powerplatform.get_environment(env_id)
-        if not operation_in_progress(env):
+        if not env.operation_running:
             return env
         if time.monotonic() > deadline:
             raise OperationTimeoutError(
@@ -79,7 +68,7 @@ def move_environment(
     row: dict[str, Any] = {"environment_id": env_id, "policy_after": policy.id if action == "link" else ""}
     try:
         env = pp.get_environment(env_id)
-        before = progress.get("before") or describe(env)
+        before = progress.get("before") or environment_facts(env)
         if "before" not in progress:
             ckpt.update_environment(env_id, before=before)
         row.update(

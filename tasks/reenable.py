@@ -10,8 +10,8 @@ from prefect.cache_policies import NO_CACHE
 
 from cmk.errors import BusyError, CmkError, ConflictError, OperationFailedError
 from cmk.models import OperationHandle
+from cmk.moves import environment_facts
 from tasks.context import Services
-from tasks.environments import describe
 
 
 def _enabled(services: Services, env_id: str) -> tuple[bool, Any]:
@@ -35,7 +35,7 @@ def reenable_environment(
     row: dict[str, Any] = {"environment_id": env_id}
     try:
         online, env = _enabled(services, env_id)
-        facts = describe(env)
+        facts = environment_facts(env)
         row.update(name=facts["name"], geo=facts["geo"], sku=facts["sku"], runtime_before=env.runtime_state)
         handle = OperationHandle.from_dict(progress["operation"]) if progress.get("operation") else None
         if handle is not None and pp.poll(handle).state.lower() == "failed":
