@@ -195,6 +195,6 @@ def test_unanswered_approval_expires_and_changes_nothing(flow_env: RunningSimula
     assert state.is_failed()  # the server fails a timed-out pause itself, with its own message
     assert link_posts(flow_env) == {}
     summary = artifacts_of(state.state_details.flow_run_id)["onboard-summary"].data
-    assert "expired" in summary and "No environment was linked" in summary
+    assert "expired" in summary and "Nothing was changed" in summary
     journal = Path(os.environ["CMK_STATE_DIR"]) / "journal.jsonl"
     assert '"approval.expired"' in journal.read_text()
