@@ -8,7 +8,6 @@ from prefect.cache_policies import NO_CACHE
 from cmk.errors import NotFoundError
 from cmk.models import KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
 from cmk.resource_ids import policy_id
-from cmk.sdk import translated
 from tasks.context import Services
 from tasks.retry import retry_transient
 
@@ -56,10 +55,7 @@ def find_policy(services: Services, resource_group: str, policy_name: str) -> tu
 @task(name="read-provider-state", **_RETRY)
 def read_provider_state(services: Services, namespace: str = "Microsoft.PowerPlatform") -> str:
     """The resource provider's registration state on the subscription (Registered, NotRegistered, ...)."""
-    target = f"/subscriptions/{services.arm.settings.subscription_id}/providers/{namespace}"
-    # ArmService has no read-only call for this; its SDK client's GET is the same one it polls with.
-    with translated("Reading the resource provider", target):
-        return str(services.arm.resources.providers.get(namespace).registration_state)
+    return services.arm.provider_state(namespace)
 
 
 @task(name="read-key-access", **_RETRY)
