@@ -23,6 +23,7 @@ from cmk.validation import Parameters
 from flows.endings import end_unapproved
 from flows.gates import approve_once
 from flows.lock_text import lock_approval_markdown, lock_plan_markdown, lock_summary_markdown
+from flows.summaries import approvals_section
 from tasks.context import Services, connect
 from tasks.environments import read_environments
 from tasks.lock_reports import publish_blast_radius, publish_outcome
@@ -166,7 +167,8 @@ def lock(
             f"Lock {change_id}",
             outcome,
             nothing,
-            summary_md=f"# Lock {change_id}: {outcome.status}\n\n{nothing} Reason: {outcome.reason}\n\n{plan_md}",
+            summary_md=f"# Lock {change_id}: {outcome.status}\n\n{nothing} Reason: {outcome.reason}\n\n"
+            f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n{plan_md}",
         )
 
     # Apply, verify, report
