@@ -6,7 +6,6 @@ previous version may be retired -> report.
 """
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger
@@ -14,7 +13,7 @@ from prefect.states import Failed
 
 from cmk import grace
 from cmk.models import KeyInfo, PolicyInfo
-from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
+from cmk.retirements import RETIREMENTS_FILE
 from cmk.rotation_plan import (
     CREATE_KEY_VERSION,
     FLOW,
@@ -26,9 +25,10 @@ from cmk.rotation_plan import (
 )
 from flows.endings import publish_change_reports
 from flows.rotation_gate import approve_plan, not_approved, stop_before_writes
+from flows.rotation_records import record_key_version_retirement
 from flows.rotation_text import plan_markdown, summary_markdown
 from flows.summaries import counts_line
-from tasks.context import Services, state_dir
+from tasks.context import Services
 from tasks.environments import read_environments
 from tasks.onboarding import read_vault
 from tasks.preflight import verify_policy_key_access
@@ -97,7 +97,7 @@ def rotate_key_version(
     # verify
     rows, problems = verify(services, policy, kv, new_key)
     # report
-    until = record_retirement(services, kv, change_id)
+    until = record_key_version_retirement(services, kv, change_id)
     csv_path = publish_environment_table(FLOW, change_id, rows)
     summary = summary_markdown(
         f"Rotation {change_id}: new key version",
@@ -195,23 +195,3 @@ def verify(
     if (policy_now.health or "").lower() == "unhealthy":
         problems.append("the policy reports healthStatus Unhealthy")
     return rows, problems
-
-
-def record_retirement(services: Services, kv: KeyVersionPlan, change_id: str) -> datetime:
-    """Record when the previous version may be disabled (register for `retire`, and the change's checkpoint)."""
-    until = grace.retire_after(grace.utc_now(), grace.KEY_VERSION_GRACE_DAYS)
-    RetirementRegister(state_dir() / RETIREMENTS_FILE).record(
-        Retirement(kv.vault_uri, kv.key_name, kv.previous, until, change_id, grace.utc_now())
-    )
-    services.checkpoints.finish_step(
-        "retirement",
-        {
-            "kind": "key-version",
-            "vault_uri": kv.vault_uri,
-            "key_name": kv.key_name,
-            "version": kv.previous,
-            "retire_after": until.isoformat(),
-            "register": str(state_dir() / RETIREMENTS_FILE),
-        },
-    )
-    return until

@@ -14,7 +14,7 @@ from prefect.states import Failed
 
 from cmk import grace
 from cmk.models import KeyInfo, PolicyInfo
-from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
+from cmk.policy_retirements import POLICY_RETIREMENTS_FILE
 from cmk.resource_ids import same_id
 from cmk.rotation_plan import (
     CREATE_KEY,
@@ -33,9 +33,10 @@ from cmk.rotation_plan import (
 from flows.endings import finish, publish_change_reports
 from flows.rotation_fanout import FanOut, MoveResult, choose_fanout, move_environments
 from flows.rotation_gate import approve_plan, not_approved, stop_before_writes
-from flows.rotation_text import plan_markdown, summary_markdown
+from flows.rotation_records import record_policy_retirement
+from flows.rotation_text import after_notes, plan_markdown, summary_markdown
 from flows.summaries import counts_line
-from tasks.context import Services, state_dir
+from tasks.context import Services
 from tasks.environments import read_environments
 from tasks.onboarding import (
     deploy_policy,
@@ -70,7 +71,9 @@ def swap_policy(
 ) -> Any:
     """Plan, approve, then new key + new policy + grants, every environment moved in waves, read back, reported."""
     started = grace.utc_now()
+    # read
     state = read_state(services, old, request, new_vault_id)
+    # plan
     swap = plan_policy_swap(state, request, change_id=change_id, requested_by=requested_by, notes=notes)
     lines = plan_lines(
         swap, state, request, choose_fanout(fanout, len(swap.targets)), canary_size, concurrency
@@ -80,6 +83,7 @@ def swap_policy(
     if swap.plan.blocking or dry_run:
         return stop_before_writes(swap.plan, plan_md, dry_run)
 
+    # approve
     outcome = approve_plan(
         services,
         swap.plan,
@@ -91,6 +95,7 @@ def swap_policy(
     if not outcome.approved:
         return not_approved(services, change_id, outcome, "Nothing was created and no environment was moved.")
 
+    # apply: the new key, policy and grants, verified before any environment moves
     if state.recorded_targets is None:
         services.checkpoints.finish_step("plan", {"environments": swap.targets})
     new_key = create_new_key(services, swap, state, request)
@@ -120,9 +125,10 @@ def swap_policy(
             len(swap.targets), f"Moving {len(swap.targets)} environment(s) to {new_policy.name}"
         ),
     )
+    # verify (each environment read back by the mover) and report
     rows = report_rows(swap, old, result)
 
-    entry = record_retirement(services, swap, state, new_policy)
+    entry = record_policy_retirement(services, swap, state, new_policy)
     csv_path = publish_environment_table(FLOW, change_id, rows)
     finished = grace.utc_now()
     summary = summary_markdown(
@@ -273,45 +279,3 @@ def report_rows(swap: SwapPlan, old: PolicyInfo, result: MoveResult) -> list[dic
         merged.update({k: v for k, v in after.items() if k != "note_after" or v})
         rows.append(merged)
     return rows
-
-
-def after_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per kind of end state that is not the new key (Microsoft key, old policy, not read back)."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        if row.get("note_after"):
-            counts[row["note_after"]] = counts.get(row["note_after"], 0) + 1
-    return [f"{n} environment(s) {note}" for note, n in sorted(counts.items())]
-
-
-def record_retirement(
-    services: Services, swap: SwapPlan, state: SwapState, new_policy: PolicyInfo
-) -> PolicyRetirement:
-    """Record when the old policy, its key and its access may be retired (register and checkpoint)."""
-    old = state.old
-    until = grace.retire_after(grace.utc_now(), grace.POLICY_GRACE_DAYS)
-    entry = PolicyRetirementRegister(state_dir() / POLICY_RETIREMENTS_FILE).record(
-        PolicyRetirement(
-            change_id=swap.plan.change_id,
-            policy_id=old.id,
-            system_id=old.system_id or "",
-            principal_id=old.principal_id or "",
-            vault_id=state.old_vault.id,
-            key_name=old.key_name or "",
-            new_policy_id=new_policy.id,
-            new_principal_id=new_policy.principal_id or "",
-            new_vault_id=state.new_vault.id,
-            retire_after=until,
-            recorded_at=grace.utc_now(),
-        )
-    )
-    services.checkpoints.finish_step(
-        "retirement",
-        {
-            "kind": "policy",
-            "policy_id": old.id,
-            "retire_after": entry.retire_after.isoformat(),
-            "register": str(state_dir() / POLICY_RETIREMENTS_FILE),
-        },
-    )
-    return entry

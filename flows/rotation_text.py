@@ -9,7 +9,7 @@ from cmk.plan import ChangePlan
 from cmk.rotation_plan import key_label
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 
-__all__ = ["key_label", "plan_markdown", "summary_markdown", "writes_section"]
+__all__ = ["after_notes", "key_label", "plan_markdown", "summary_markdown", "writes_section"]
 WRITES_SHOWN = 100  # a swap of thousands lists one link per environment: the table below has them all
 
 
@@ -55,3 +55,12 @@ def summary_markdown(
         f"## Approvals\n{approvals_section(approvals, refusals)}\n\n"
         f"## What to do next\n{next_steps(rows, change_id, flow)}\n"
     )
+
+
+def after_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per kind of end state that is not the new key (Microsoft key, old policy, not read back)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.get("note_after"):
+            counts[row["note_after"]] = counts.get(row["note_after"], 0) + 1
+    return [f"{n} environment(s) {note}" for note, n in sorted(counts.items())]

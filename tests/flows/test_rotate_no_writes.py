@@ -103,3 +103,30 @@ def test_nothing_is_written_before_approval(
         planned_writes_listed(approval_form(state, mode), mode)
         summary = (Path(os.environ["CMK_REPORTS_DIR"]) / f"rotate-{change_id}-summary.md").read_text()
         assert ending in summary
+
+
+def test_no_environment_moves_when_the_new_policy_cannot_get_key_access(
+    rotation_env: RunningSimulator, approver: Any
+) -> None:
+    rotation_env.control.add_fault(
+        service="arm",
+        method="PUT",
+        path="/accessPolicies/",
+        status=403,
+        code="AuthorizationFailed",
+        message="Injected: the Azure identity may not change access policies.",
+    )
+    approver("rotate", [{"approver": "carol", "decision": "approve", "change_ticket": "CHG0042"}])
+    since = rotation_env.control.last_seq()
+    state = rotate(
+        change_id="CHG-NW-NO-ACCESS",
+        requested_by="alice",
+        policy_id=policy_id(rotation_env),
+        mode="policy-swap",
+        **MODES["policy-swap"],
+        return_state=True,
+    )
+    assert state.is_failed()
+    writes = writes_since(rotation_env, since)
+    assert writes and not [w for w in writes if w["service"] == "bap"]  # key and policy made, nothing moved
+    assert "ep-cmk-eu-2" in tenant(rotation_env)["policies"]
