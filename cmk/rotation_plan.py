@@ -419,8 +419,9 @@ def plan_policy_swap(
     old_sid = (old.system_id or "").lower()
     new_sid = ((state.new_policy.system_id if state.new_policy else None) or "").lower()
     for env in targets:
-        linked = env.cmk is not None and (env.cmk.status or "").lower() == "linked"
-        moved = linked and bool(new_sid) and (env.cmk.system_id or "").lower() == new_sid  # type: ignore[union-attr]
+        link_status, link_sid = ((env.cmk.status or ""), (env.cmk.system_id or "")) if env.cmk else ("", "")
+        linked = link_status.lower() == "linked"
+        moved = linked and bool(new_sid) and link_sid.lower() == new_sid
         if request.swap_method == "unlink-then-link" and linked and not moved:
             plan.add(
                 PlannedWrite("powerplatform", UNLINK, env.id, f"{env.display_name}: back to Microsoft's key")
