@@ -5,29 +5,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cmk.preflight import Finding
+from cmk.plan import ChangePlan
+from cmk.rotation_plan import key_label
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 
-
-def key_label(vault_id: str | None, key_name: str | None, version: str | None = None) -> str:
-    """'kv-name/key-name[/version]' for reports."""
-    vault = (vault_id or "").rstrip("/").rsplit("/", 1)[-1]
-    return f"{vault}/{key_name or ''}" + (f"/{version}" if version else "")
+__all__ = ["after_notes", "key_label", "plan_markdown", "summary_markdown", "writes_section"]
+WRITES_SHOWN = 100  # a swap of thousands lists one link per environment: the table below has them all
 
 
-def plan_markdown(
-    change_id: str,
-    requested_by: str,
-    mode: str,
-    lines: Sequence[str],
-    rows: Sequence[dict[str, Any]],
-    findings: Sequence[Finding],
-) -> str:
+def writes_section(plan: ChangePlan, limit: int = WRITES_SHOWN) -> str:
+    """The plan's numbered writes, cut at limit lines for very large swaps."""
+    if len(plan.writes) <= limit:
+        return plan.writes_markdown()
+    shown = ChangePlan(plan.flow, plan.change_id, plan.requested_by, writes=plan.writes[:limit])
+    rest = plan.writes[limit:]
+    return (
+        f"{shown.writes_markdown()}\n\n… and {len(rest)} more writes of the same kinds (one per environment)."
+    )
+
+
+def plan_markdown(plan: ChangePlan, mode: str, lines: Sequence[str]) -> str:
     """What this rotation will change, for the approver and the dry-run report."""
     bullet = "\n".join(f"- {line}" for line in lines)
+    pending, in_place = len(plan.pending), len(plan.writes) - len(plan.pending)
+    notes = f"\n### Notes\n{plan.notes_markdown()}" if plan.notes else ""
     return (
-        f"**Change** `{change_id}` requested by **{requested_by}**, mode **{mode}**\n\n{bullet}\n\n"
-        f"### Environments ({len(rows)})\n{environment_list(rows)}\n\n### Preflight\n{findings_section(findings)}\n"
+        f"**Change** `{plan.change_id}` requested by **{plan.requested_by}**, mode **{mode}**\n\n{bullet}\n\n"
+        f"### Planned writes ({pending} to make, {in_place} already in place)\n"
+        "Nothing has been written yet; after approval these are made in this order and nothing else.\n\n"
+        f"{writes_section(plan)}\n\n"
+        f"### Environments ({len(plan.rows)})\n{environment_list(plan.rows)}\n\n"
+        f"### Preflight\n{findings_section(plan.findings)}\n{notes}"
     )
 
 
@@ -47,3 +55,12 @@ def summary_markdown(
         f"## Approvals\n{approvals_section(approvals, refusals)}\n\n"
         f"## What to do next\n{next_steps(rows, change_id, flow)}\n"
     )
+
+
+def after_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per kind of end state that is not the new key (Microsoft key, old policy, not read back)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.get("note_after"):
+            counts[row["note_after"]] = counts.get(row["note_after"], 0) + 1
+    return [f"{n} environment(s) {note}" for note, n in sorted(counts.items())]
