@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -433,3 +434,35 @@ def plan_unlock(
         )
         plan.add(PlannedWrite("powerplatform", ENABLE_ACTION, env.id, env.display_name, in_place=not offline))
     return plan
+
+
+def verified_online(
+    rows: list[dict[str, Any]], envs: Sequence[EnvironmentInfo], policy: PolicyInfo
+) -> list[dict[str, Any]]:
+    """Each re-enable row checked against the environments read back: Enabled and still on a customer key.
+
+    That is this policy, or (when the lock disabled a shared key) another policy using the same key.
+    """
+    current = {e.id.lower(): e for e in envs}
+    out = []
+    for row in rows:
+        env = current.get(row["environment_id"].lower())
+        problems = []
+        if env is None:
+            problems.append("not found")
+        else:
+            if (env.runtime_state or "").lower() != "enabled":
+                problems.append(f"runtime is {env.runtime_state}")
+            if not (linked_to(env, policy) or (env.cmk and (env.cmk.status or "").lower() == "linked")):
+                problems.append(f"no longer linked to {policy.name} or any customer-managed key policy")
+        if problems and row["status"] != "failed":
+            row = {**row, "status": "failed", "error": "verification: " + "; ".join(problems)}
+        linked_policy = (env.cmk.policy_arm_id or "").rsplit("/", 1)[-1] if env and env.cmk else ""
+        out.append(
+            {
+                **row,
+                "runtime_after": env.runtime_state if env else "missing",
+                "policy": row.get("policy") or linked_policy,
+            }
+        )
+    return out

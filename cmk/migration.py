@@ -148,6 +148,27 @@ def environments_of(envs: list[EnvironmentInfo], policy: PolicyInfo) -> list[Env
     return [e for e in envs if linked_to(e, policy)]
 
 
+def revert_targets(
+    envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo | None, resuming: set[str]
+) -> tuple[list[EnvironmentInfo], list[Finding]]:
+    """The environments to unlink and the findings about them (resumed ones are only looked up)."""
+    if requested:
+        chosen, findings = find_requested(envs, requested)
+    else:
+        chosen = environments_of(envs, policy) if policy else []
+        findings = []
+    targets = []
+    for env in chosen:
+        if env.id.lower() in resuming:
+            targets.append(env)
+            continue
+        env_findings = revert_findings(env, policy)
+        findings += env_findings
+        if not any(f.code == "ENV_ALREADY_MICROSOFT" for f in env_findings):
+            targets.append(env)
+    return targets, findings
+
+
 def plan_migration(
     change_id: str,
     requested_by: str,

@@ -9,16 +9,15 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk.migration import (
     REVERT_KEEP_KEY_DAYS,
-    environments_of,
     plan_revert,
     planned_environments,
     policy_health_findings,
-    revert_findings,
+    revert_targets,
     until,
 )
 from cmk.models import EnvironmentInfo, PolicyInfo
 from cmk.plan import ChangePlan
-from cmk.preflight import Finding, find_requested
+from cmk.preflight import Finding
 from cmk.validation import Parameters
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import merge_plan, plan_row, run_waves
@@ -96,7 +95,7 @@ def revert(
         )
     requested = recorded["environments"] if recorded else requested_ids
     resuming = set(services.checkpoints.environments()) if recorded else set()
-    targets, env_findings = choose_targets(envs, requested, policy, resuming)
+    targets, env_findings = revert_targets(envs, requested, policy, resuming)
     findings += env_findings
     policies = current_policies(services, targets, policy, recorded["policies"] if recorded else [])
     for current in policies.values():
@@ -204,27 +203,6 @@ def check_parameters(
     p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=7 * 86400)
     p.done()
     return env_ids, p.notes
-
-
-def choose_targets(
-    envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo | None, resuming: set[str]
-) -> tuple[list[EnvironmentInfo], list[Finding]]:
-    """The environments to unlink and the findings about them (resumed ones are only looked up)."""
-    if requested:
-        chosen, findings = find_requested(envs, requested)
-    else:
-        chosen = environments_of(envs, policy) if policy else []
-        findings = []
-    targets = []
-    for env in chosen:
-        if env.id.lower() in resuming:
-            targets.append(env)
-            continue
-        env_findings = revert_findings(env, policy)
-        findings += env_findings
-        if not any(f.code == "ENV_ALREADY_MICROSOFT" for f in env_findings):
-            targets.append(env)
-    return targets, findings
 
 
 def current_policies(

@@ -14,9 +14,9 @@ from cmk.lockdown import (
     RESTORE_ACTIONS,
     Grant,
     grants_from_journal,
-    linked_to,
     plan_unlock,
     restore_targets,
+    verified_online,
 )
 from cmk.models import PolicyInfo
 from cmk.plan import ChangePlan
@@ -149,7 +149,7 @@ def unlock(
     rows = reenable_all(services, plan, concurrency, operation_timeout_seconds)
 
     # Verify, report
-    rows = verify_online(services, policy, rows)
+    rows = verified_online(rows, read_environments(services), policy)
     csv_path = publish_outcome(FLOW, change_id, rows)
     publish_summary(
         FLOW,
@@ -281,33 +281,3 @@ def reenable_all(
                 {"environment_id": env_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             )
     return rows
-
-
-def verify_online(services: Services, policy: PolicyInfo, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Re-read every environment: Enabled and still linked to its customer-managed key policy.
-
-    That is this policy, or (when the lock disabled a shared key) another policy using the same key.
-    """
-    current = {e.id.lower(): e for e in read_environments(services)}
-    out = []
-    for row in rows:
-        env = current.get(row["environment_id"].lower())
-        problems = []
-        if env is None:
-            problems.append("not found")
-        else:
-            if (env.runtime_state or "").lower() != "enabled":
-                problems.append(f"runtime is {env.runtime_state}")
-            if not (linked_to(env, policy) or (env.cmk and (env.cmk.status or "").lower() == "linked")):
-                problems.append(f"no longer linked to {policy.name} or any customer-managed key policy")
-        if problems and row["status"] != "failed":
-            row = {**row, "status": "failed", "error": "verification: " + "; ".join(problems)}
-        linked_policy = (env.cmk.policy_arm_id or "").rsplit("/", 1)[-1] if env and env.cmk else ""
-        out.append(
-            {
-                **row,
-                "runtime_after": env.runtime_state if env else "missing",
-                "policy": row.get("policy") or linked_policy,
-            }
-        )
-    return out
