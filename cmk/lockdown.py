@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo, environments_using
 from cmk.plan import ChangePlan, PlannedWrite, Service
 from cmk.preflight import Finding
 from cmk.resource_ids import parse_vault_id, scope_covers
@@ -44,20 +44,13 @@ def deletion_days(sku: str | None) -> tuple[int, bool]:
     return days, True
 
 
-def linked_to(env: EnvironmentInfo, policy: PolicyInfo) -> bool:
-    """Whether the environment uses (or is being moved onto) the policy's key."""
-    if env.cmk is None or not policy.system_id:
-        return False
-    return (env.cmk.system_id or "").lower() == policy.system_id.lower()
-
-
 def blast_radius(
     envs: list[EnvironmentInfo], policy: PolicyInfo, locked_at: datetime, policy_name: str = ""
 ) -> list[dict[str, Any]]:
     """One row per environment that goes offline when the policy loses key access, with its deletion deadline."""
     rows = []
     for env in envs:
-        if not linked_to(env, policy):
+        if not env.uses_policy(policy.system_id):
             continue
         days, documented = deletion_days(env.sku)
         rows.append(
@@ -261,7 +254,7 @@ def restore_targets(
     """Environments to re-enable: those the lock took offline (or, unknown, every one linked to the policy)."""
     if blast:
         return [row["environment_id"] for row in blast]
-    return [e.id for e in envs if linked_to(e, policy)]
+    return [e.id for e in environments_using(envs, policy.system_id)]
 
 
 # The write each grant method makes on lock (revoke) and on unlock (restore), and where it is sent.
@@ -453,7 +446,9 @@ def verified_online(
         else:
             if (env.runtime_state or "").lower() != "enabled":
                 problems.append(f"runtime is {env.runtime_state}")
-            if not (linked_to(env, policy) or (env.cmk and (env.cmk.status or "").lower() == "linked")):
+            if not (
+                env.uses_policy(policy.system_id) or (env.cmk and (env.cmk.status or "").lower() == "linked")
+            ):
                 problems.append(f"no longer linked to {policy.name} or any customer-managed key policy")
         if problems and row["status"] != "failed":
             row = {**row, "status": "failed", "error": "verification: " + "; ".join(problems)}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from cmk.lockdown import linked_to
-from cmk.models import EnvironmentInfo, PolicyInfo
+from cmk.models import EnvironmentInfo, PolicyInfo, environments_using
 from cmk.plan import ChangePlan, environment_writes
 from cmk.preflight import Finding, find_requested, same_geo, sort_findings
 
@@ -46,7 +45,7 @@ def choose_byok(
     if requested:
         chosen, findings = find_requested(envs, requested)
         for env in chosen:
-            if not env.byok and not linked_to(env, policy):
+            if not env.byok and not env.uses_policy(policy.system_id):
                 findings.append(
                     Finding(
                         "ENV_NOT_BYOK",
@@ -108,7 +107,7 @@ def revert_findings(env: EnvironmentInfo, policy: PolicyInfo | None) -> list[Fin
             )
         ]
     out: list[Finding] = []
-    if policy is not None and not linked_to(env, policy):
+    if policy is not None and not env.uses_policy(policy.system_id):
         out.append(
             Finding(
                 "ENV_LINKED_TO_OTHER_POLICY",
@@ -143,11 +142,6 @@ def revert_findings(env: EnvironmentInfo, policy: PolicyInfo | None) -> list[Fin
     return out
 
 
-def environments_of(envs: list[EnvironmentInfo], policy: PolicyInfo) -> list[EnvironmentInfo]:
-    """Every environment linked (or linking) to the policy."""
-    return [e for e in envs if linked_to(e, policy)]
-
-
 def revert_targets(
     envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo | None, resuming: set[str]
 ) -> tuple[list[EnvironmentInfo], list[Finding]]:
@@ -155,7 +149,7 @@ def revert_targets(
     if requested:
         chosen, findings = find_requested(envs, requested)
     else:
-        chosen = environments_of(envs, policy) if policy else []
+        chosen = environments_using(envs, policy.system_id) if policy else []
         findings = []
     targets = []
     for env in chosen:

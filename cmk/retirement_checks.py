@@ -9,7 +9,7 @@ from typing import Any
 
 from cmk.grace import describe_left, grace_left
 from cmk.lockdown import access_policy_target
-from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo, environments_using
 from cmk.plan import ChangePlan, PlannedWrite
 from cmk.policy_retirements import PolicyRetirement
 from cmk.preflight import Finding
@@ -32,12 +32,6 @@ def grace_blocker(retire_after_at: datetime, now: datetime) -> str | None:
             f"({describe_left(left)} left)"
         )
     return None
-
-
-def dependent_environments(envs: Sequence[EnvironmentInfo], system_id: str) -> list[EnvironmentInfo]:
-    """Environments linked, linking, unlinking or failed-linking to the policy with this systemId."""
-    wanted = system_id.lower()
-    return [e for e in envs if e.cmk is not None and (e.cmk.system_id or "").lower() == wanted]
 
 
 def key_version_blockers(
@@ -71,7 +65,7 @@ def policy_blockers(
     grace = grace_blocker(entry.retire_after, now)
     if grace:
         reasons.append(grace)
-    dependent = dependent_environments(envs, entry.system_id)
+    dependent = environments_using(envs, entry.system_id)
     if dependent:
         shown = ", ".join(
             f"{e.display_name} ({e.id}, {e.cmk.status if e.cmk else ''})" for e in dependent[:limit]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo, environments_using
 from cmk.moves import SwapMethod
 from cmk.plan import ChangePlan, PlannedWrite
 from cmk.preflight import (
@@ -28,7 +28,6 @@ from cmk.preflight import (
 )
 from cmk.resource_ids import policy_id as make_policy_id
 from cmk.resource_ids import same_id
-from cmk.retirement_checks import dependent_environments
 
 FLOW = "rotate"
 CREATE_KEY_VERSION = "create key version"
@@ -226,7 +225,7 @@ def plan_key_version(
         plan.add(PlannedWrite("keyvault", CREATE_KEY_VERSION, target, f"version {version} {how}", True))
     else:
         plan.add(PlannedWrite("keyvault", CREATE_KEY_VERSION, target, f"replaces version {previous}"))
-    linked = dependent_environments(state.environments, policy.system_id or "")
+    linked = environments_using(state.environments, policy.system_id)
     plan.rows = [
         {
             "environment_id": e.id,
@@ -309,7 +308,7 @@ def choose_targets(
             and same_geo(e.location, old.location)
             and (e.cmk.system_id or "").lower() != (new_system_id or "").lower()
         ], []
-    return dependent_environments(envs, old.system_id or ""), []
+    return environments_using(envs, old.system_id), []
 
 
 def environment_findings(env: EnvironmentInfo, stand_in: PolicyInfo) -> list[Finding]:
