@@ -10,10 +10,10 @@ from prefect import get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.moves import environment_facts
-from cmk.planning import plan_waves, threshold_crossed
+from cmk.moves import FailureBudget, environment_facts
+from cmk.planning import plan_waves
 from tasks.context import Services
-from tasks.environments import move_environment
+from tasks.environments import move_one_environment
 from tasks.reports import Progress
 
 
@@ -52,59 +52,57 @@ def run_waves(
     progress: Progress | None = None,
     submit: Callable[[str], PrefectFuture[dict[str, Any]]] | None = None,
 ) -> FanOutResult:
-    """Move environments wave by wave with at most `concurrency` in flight.
+    """Move environments wave by wave, a task each, with at most `concurrency` in flight.
 
-    `submit(env_id)` starts one environment's task and returns its future (default: move_environment for
-    `action` and `policy`); it lets other flows reuse the waves, the cap and the threshold with their own task.
+    Every task runs the one move engine (cmk.moves.EnvironmentMover) for its environment. `submit(env_id)`
+    starts one environment's task and returns its future (default: move_one_environment for `action`, to
+    `policy` when linking); it lets other flows reuse the waves, the cap and the threshold with their own task.
     """
     logger = get_run_logger()
     plan = plan_waves(environment_ids, canary_size)
-    result = FanOutResult()
-    waves = [("canary", list(plan.canary)), ("main", list(plan.rest))]
-    for wave_name, wave in waves:
-        if not wave:
+    budget = FailureBudget(failure_threshold)
+    target = policy if action == "link" else None
+    rows: list[dict[str, Any]] = []
+    for wave_name, wave in (("canary", list(plan.canary)), ("main", list(plan.rest))):
+        if not wave or budget.halted:
             continue
-        if result.halted:
-            break
         logger.info("Wave '%s': %d environment(s), concurrency %d.", wave_name, len(wave), concurrency)
         pending = list(wave)
         active: dict[PrefectFuture[dict[str, Any]], str] = {}
         while pending or active:
-            while pending and len(active) < concurrency and not result.halted:
+            while pending and len(active) < concurrency and not budget.halted:
                 env_id = pending.pop(0)
-                if submit is not None:
-                    future = submit(env_id)
-                else:
-                    future = move_environment.submit(
-                        services, env_id, action, policy, timeout_seconds=timeout_seconds
+                future = (
+                    submit(env_id)
+                    if submit is not None
+                    else move_one_environment.submit(
+                        services, env_id, action, target, timeout_seconds=timeout_seconds
                     )
+                )
                 active[future] = env_id
             if not active:
                 break
             finished = next(as_completed(list(active)))
-            env_id = active.pop(finished)
-            row = _row_from_future(finished, env_id)
-            result.rows.append(row)
+            row = _row_from_future(finished, active.pop(finished))
+            rows.append(row)
             if progress is not None:
                 progress.advance()
-            if threshold_crossed(result.failures, failure_threshold) and not result.halted:
-                result.halted = True
-                result.halt_reason = (
-                    f"{result.failures} failure(s) reached the threshold of {failure_threshold}; "
-                    "no new environment was started."
-                )
-                logger.error(result.halt_reason)
-        if wave_name == "canary" and result.failures and plan.rest and not result.halted:
-            result.halted = True
-            result.halt_reason = "the canary wave failed; the remaining environments were not started."
-            logger.error(result.halt_reason)
-    started = {r["environment_id"].lower() for r in result.rows}
-    for env_id in plan.all:
-        if env_id.lower() not in started:
-            result.rows.append(
-                {"environment_id": env_id, "status": "not-started", "error": result.halt_reason}
-            )
-    return result
+            if row.get("status") == "failed":
+                halted = budget.halted
+                budget.fail()
+                if budget.halted and not halted:
+                    logger.error(budget.reason)
+        if wave_name == "canary" and any(r.get("status") == "failed" for r in rows) and plan.rest:
+            if not budget.halted:
+                budget.halt("the canary wave failed; the remaining environments were not started.")
+                logger.error(budget.reason)
+    started = {r["environment_id"].lower() for r in rows}
+    rows += [
+        {"environment_id": e, "status": "not-started", "error": budget.reason}
+        for e in plan.all
+        if e.lower() not in started
+    ]
+    return FanOutResult(rows, budget.halted, budget.reason)
 
 
 def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from cmk.moves import FailureBudget, SwapMethod
 from cmk.planning import plan_waves
 from flows.fanout import run_waves
 from tasks.context import Services
+from tasks.environments import move_one_environment, move_wave
 from tasks.reports import Progress
-from tasks.rotation import move_wave, rotate_environment
 
 FanOut = Literal["auto", "per-environment", "per-wave"]
 PER_ENVIRONMENT_UP_TO = 50  # above this, "auto" batches: a task run per environment costs 10-20 ms and more
@@ -90,8 +90,8 @@ def move_environments(
             failure_threshold=failure_threshold,
             timeout_seconds=timeout_seconds,
             progress=progress,
-            submit=lambda env_id: rotate_environment.submit(
-                services, env_id, target, method, timeout_seconds
+            submit=lambda env_id: move_one_environment.submit(
+                services, env_id, "link", target, method=method, timeout_seconds=timeout_seconds
             ),
         )
         return MoveResult(result.rows, result.halted, result.halt_reason, chosen)
@@ -111,8 +111,9 @@ def move_environments(
             services,
             name,
             wave,
+            "link",
             target,
-            method,
+            method=method,
             concurrency=concurrency,
             timeout_seconds=timeout_seconds,
             budget=budget,
