@@ -89,6 +89,26 @@ def environment_facts(env: EnvironmentInfo) -> dict[str, Any]:
     }
 
 
+def after_facts(env: EnvironmentInfo) -> dict[str, str]:
+    """A row's after-state, as the service shows the environment."""
+    return {
+        "key_managed_by_after": env.key_managed_by or "",
+        "policy_after": (env.cmk.policy_arm_id or "") if env.cmk else "",
+    }
+
+
+def must_finish(progress: dict[str, Any]) -> bool:
+    """Whether a checkpointed environment has work that must be carried on even after a halt.
+
+    An operation in flight is followed to its end, and an environment unlinked by an unlink-then-link is
+    linked again; a fan-out that halted new starts still hands these to the mover.
+    """
+    status = progress.get("status")
+    return (status == "in-flight" and bool(progress.get("operation"))) or (
+        bool(progress.get("unlinked")) and status != "succeeded"
+    )
+
+
 def policy_label(arm_id: str) -> str:
     """A policy's name from its ARM id (the id itself when it has no slash)."""
     return arm_id.rstrip("/").rsplit("/", 1)[-1] if arm_id else ""
@@ -264,8 +284,7 @@ class EnvironmentMover:
 
     @staticmethod
     def _read_back(row: dict[str, Any], env: EnvironmentInfo) -> None:
-        row["key_managed_by_after"] = env.key_managed_by or ""
-        row["policy_after"] = (env.cmk.policy_arm_id or "") if env.cmk else ""
+        row.update(after_facts(env))
 
     def _stranded(self, slot: _Slot) -> str:
         """The loud part of a row whose environment may be left on the Microsoft-managed key."""

@@ -10,10 +10,10 @@ from prefect import get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.moves import FailureBudget, environment_facts
+from cmk.moves import FailureBudget, after_facts, environment_facts, must_finish
 from cmk.planning import plan_waves
 from tasks.context import Services
-from tasks.environments import move_one_environment
+from tasks.environments import move_one_environment, read_environments
 from tasks.reports import Progress
 
 
@@ -63,15 +63,22 @@ def run_waves(
     budget = FailureBudget(failure_threshold)
     target = policy if action == "link" else None
     rows: list[dict[str, Any]] = []
+
+    def startable(env_id: str) -> bool:
+        return not budget.halted or must_finish(services.checkpoints.environment(env_id))
+
     for wave_name, wave in (("canary", list(plan.canary)), ("main", list(plan.rest))):
-        if not wave or budget.halted:
+        wave = [e for e in wave if startable(e)]
+        if not wave:
             continue
         logger.info("Wave '%s': %d environment(s), concurrency %d.", wave_name, len(wave), concurrency)
         pending = list(wave)
         active: dict[PrefectFuture[dict[str, Any]], str] = {}
         while pending or active:
-            while pending and len(active) < concurrency and not budget.halted:
+            while pending and len(active) < concurrency:
                 env_id = pending.pop(0)
+                if not startable(env_id):
+                    continue  # reported not-started below
                 future = (
                     submit(env_id)
                     if submit is not None
@@ -102,7 +109,20 @@ def run_waves(
         for e in plan.all
         if e.lower() not in started
     ]
+    read_back(services, rows)
     return FanOutResult(rows, budget.halted, budget.reason)
+
+
+def read_back(services: Services, rows: list[dict[str, Any]]) -> None:
+    """Rows no mover finished (not started, or its task crashed) get the after-state the service shows now."""
+    missing = [r for r in rows if "policy_after" not in r]
+    if not missing:
+        return
+    by_id = {e.id.lower(): e for e in read_environments(services)}
+    for row in missing:
+        env = by_id.get(row["environment_id"].lower())
+        if env is not None:
+            row.update(after_facts(env))
 
 
 def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> dict[str, Any]:
