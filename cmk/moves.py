@@ -1,29 +1,30 @@
 """The one engine that moves environments: link to a policy, swap policies, or unlink to the Microsoft key.
 
-One `EnvironmentMover.move()` call drives a whole wave (or a single environment) without a thread per environment:
+One `EnvironmentMover.move()` call drives a whole wave (or one environment) without a thread per environment:
 - it starts at most `concurrency` link (or unlink) operations, writing each operation handle to the change's
   checkpoint the moment the service accepts it, so a killed run resumes by polling, never by posting again;
-- it polls by Retry-After with ONE paged environment list per round when many operations are in flight (a GET
-  per operation handle only when few are), falling back to the stored handle to learn why one failed;
+- it polls by Retry-After with ONE paged environment list per round when many operations are in flight (a
+  GET per operation handle only when few are), falling back to the stored handle to learn why one failed;
 - an environment busy with another lifecycle operation (409 OperationNotStartable, or linkStatus Linking or
   Unlinking) is waited for, never counted as done;
 - every environment ends with a row: succeeded, already-done, skipped-done, failed (with the reason) or
-  not-started (the failure budget halted new work). `policy_after` and `key_managed_by_after` are always what the
+  not-started (the failure budget halted new work). `policy_after` and `key_managed_by_after` are what the
   service showed at the end, never the intended target.
 
-Unlink-then-link never leaves an environment on the Microsoft-managed key by choice. Once its unlink succeeded
-(checkpoint `unlinked`), the link to the new policy is always carried out, even after the failure budget halted new
-starts; a link that fails (refused or ended Failed) is tried again up to `LINK_ATTEMPTS` times in all, within the
-environment's deadline and after a poll delay; when every attempt failed, the environment is linked back to the
-policy it had before (its systemId is kept in the checkpoint's `before` facts) and reported failed with both
-reasons. Only when that re-link fails too does the row say the environment is on the Microsoft-managed key. The
-phase (`unlink`, `link`, `relink`) and the attempt count live in the checkpoint, so a resumed run continues where
-the killed one stopped.
+Unlink-then-link never leaves an environment on the Microsoft-managed key by choice. Once its unlink
+succeeded (checkpoint `unlinked`), the link to the new policy is always carried out, even after the failure
+budget halted new starts. A link that fails (refused, or ended Failed) is tried again, `LINK_ATTEMPTS` times
+in all, within the environment's deadline and after a poll delay; when every attempt failed, the environment
+is linked back to the policy it had before (its systemId is kept in the checkpoint's `before` facts) and
+reported failed with both reasons. Only when that re-link fails too does the row say the environment is on
+the Microsoft-managed key. The phase (`unlink`, `link`, `relink`) and the attempt count live in the
+checkpoint, so a resumed run continues where the killed one stopped.
 
-Re-runs with the same change id: an environment recorded as succeeded is skipped (`skipped-done`); an in-flight
-operation is resumed by polling its stored handle. A stored operation that ended Failed, or an environment the
-earlier run reported failed, is started again: a new attempt (for the link after an unlink it counts towards
-`LINK_ATTEMPTS`). A failure is never trusted as final, and nothing is posted while an operation still runs.
+Re-runs with the same change id: an environment recorded as succeeded is skipped (`skipped-done`); an
+in-flight operation is resumed by polling its stored handle. A stored operation that ended Failed, or an
+environment the earlier run reported failed, is started again as a new attempt (for the link after an unlink
+it counts towards `LINK_ATTEMPTS`). A failure is never trusted as final; nothing is posted while an operation
+still runs.
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ class EnvironmentMover:
         error: str = "",
         keep_in_flight: bool = False,
     ) -> None:
-        """Write the slot's row; its after-state is env when given (read after the last write), else read back."""
+        """Write the slot's row; the after-state from env (read after the last write), else read back later."""
         run.active.pop(slot.key, None)
         run.waiting.pop(slot.key, None)
         row = slot.row
@@ -288,11 +289,12 @@ class EnvironmentMover:
 
     def _stranded(self, slot: _Slot) -> str:
         """The loud part of a row whose environment may be left on the Microsoft-managed key."""
+        old = policy_label(slot.before.get("policy", "")) or "its old policy"
         return (
-            f"THE ENVIRONMENT IS ON THE MICROSOFT-MANAGED KEY (unlinked from {policy_label(slot.before.get('policy', ''))}"
-            f"). Run the flow again with the same change id to link it again, or link it by hand "
-            f"(POST .../enterprisePolicies/Encryption/link with SystemId {self._target_sid} or the old "
-            f"{slot.before.get('system_id') or '(unknown)'})."
+            f"THE ENVIRONMENT IS ON THE MICROSOFT-MANAGED KEY (unlinked from {old}). Run the flow again with "
+            "the same change id to link it again, or link it by hand (POST .../enterprisePolicies/Encryption/"
+            f"link with SystemId {self._target_sid} or the old {slot.before.get('system_id') or '(unknown)'}"
+            ")."
         )
 
     # -- starting ------------------------------------------------------------------------------------
@@ -374,7 +376,7 @@ class EnvironmentMover:
             run.queue(slot)
 
     def _relinked(self, run: _Run, slot: _Slot, env: EnvironmentInfo) -> None:
-        """Back on the old policy after the link to the target failed: a failed row, but nothing is stranded."""
+        """Back on the old policy after the link to the target failed: a failed row, nothing stranded."""
         self._stage(slot.env_id, unlinked=False)
         old = policy_label(slot.before.get("policy", "")) or slot.before.get("system_id", "")
         self._finish(
@@ -411,7 +413,7 @@ class EnvironmentMover:
         operation_failed: bool,
         retry_after: float | None = None,
     ) -> None:
-        """A phase failed: retry, link back to the old policy, start a stale operation again, or fail the row."""
+        """A phase failed: retry, link back to the old policy, start a stale operation again, or fail."""
         run.active.pop(slot.key, None)
         if slot.phase == "link" and slot.continuation:
             slot.attempts += 1
@@ -525,7 +527,7 @@ class EnvironmentMover:
 
     # -- loading -------------------------------------------------------------------------------------
     def _load(self, run: _Run, env_id: str) -> None:
-        """Queue env_id as its checkpoint says: skip it, resume its operation, continue its swap, or start it."""
+        """Queue env_id as its checkpoint says: skip, resume its operation, continue its swap, or start."""
         progress = self.ckpt.environment(env_id)
         stored = progress.get("status")
         if stored == "succeeded" and progress.get("row"):

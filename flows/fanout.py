@@ -56,7 +56,8 @@ def run_waves(
 
     Every task runs the one move engine (cmk.moves.EnvironmentMover) for its environment. `submit(env_id)`
     starts one environment's task and returns its future (default: move_one_environment for `action`, to
-    `policy` when linking); it lets other flows reuse the waves, the cap and the threshold with their own task.
+    `policy` when linking); it lets other flows reuse the waves, the cap and the threshold with their own
+    task.
     """
     logger = get_run_logger()
     plan = plan_waves(environment_ids, canary_size)

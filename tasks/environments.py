@@ -1,4 +1,4 @@
-"""Environment tasks: read them in bulk, and move them (link, swap, or unlink) with the one cmk/ move engine."""
+"""Environment tasks: read them in bulk, and move them (link, swap, unlink) with the one cmk/ move engine."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def move_one_environment(
     method: SwapMethod = "link",
     timeout_seconds: float = 3600,
 ) -> dict[str, Any]:
-    """Link one environment to target (swap, or unlink then link), or unlink it; resumes a stored operation."""
+    """Link one environment to target (swap, or unlink then link), or unlink it; resumes stored work."""
     mover = environment_mover(services, target, action=action, method=method, timeout_seconds=timeout_seconds)
     return mover.move([env_id], concurrency=1)[0]
 

@@ -11,7 +11,7 @@ import pytest
 from cmk.checkpoints import CheckpointStore
 from cmk.errors import BusyError, InvalidRequestError
 from cmk.models import CmkLink, EnvironmentInfo, OperationHandle, OperationStatus, PolicyInfo
-from cmk.moves import LINK_ATTEMPTS, EnvironmentMover, FailureBudget
+from cmk.moves import LINK_ATTEMPTS, EnvironmentMover, FailureBudget, must_finish
 from tests.cmk import factories
 
 OLD = factories.policy()
@@ -432,3 +432,20 @@ class _CountingLists:
     def poll(self, handle: OperationHandle) -> OperationStatus:
         self.polls += 1
         return self._pp.poll(handle)
+
+
+def test_a_halted_budget_still_follows_a_stored_operation_and_says_what_must_finish(
+    pp: FakePowerPlatform, ckpt: CheckpointStore, clock: Clock
+) -> None:
+    pp.add("e1", OLD)
+    pp.add("e2", OLD)
+    handle = pp.start_link("e1", NEW.system_id or "")
+    ckpt.update_environment("e1", operation=handle.to_dict(), phase="link", status="in-flight")
+    assert must_finish(ckpt.environment("e1")) and not must_finish(ckpt.environment("e2"))
+    assert must_finish({"status": "unlinked", "unlinked": True})
+    assert must_finish({"status": "failed", "unlinked": True})  # a failed re-link: still to be linked
+    assert not must_finish({"status": "succeeded", "unlinked": True, "operation": {}})
+    halted = FailureBudget(1, failures=1, halted=True, reason="halted earlier")
+    rows = mover(pp, reopen(ckpt), clock).move(["e1", "e2"], concurrency=2, budget=halted)
+    assert [r["status"] for r in rows] == ["succeeded", "not-started"]
+    assert len(pp.posts) == 1

@@ -1,4 +1,4 @@
-"""Unlink-then-link whose link to the new policy keeps failing: the environment goes back to its old policy."""
+"""Unlink-then-link whose link to the new policy keeps failing: the environment is linked back to the old."""
 
 from __future__ import annotations
 
