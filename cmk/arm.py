@@ -140,6 +140,12 @@ class ArmService:
         self.close()
 
     # -- registration ----------------------------------------------------------------------------------
+    def provider_state(self, namespace: str = "Microsoft.PowerPlatform") -> str:
+        """The resource provider's registration state on the subscription (Registered, NotRegistered, ...)."""
+        target = f"/subscriptions/{self.settings.subscription_id}/providers/{namespace}"
+        with translated("Reading the resource provider", target):
+            return str(self.resources.providers.get(namespace).registration_state)
+
     def ensure_provider_registered(
         self, namespace: str = "Microsoft.PowerPlatform", timeout: float = 300, poll: float = 10
     ) -> str:
@@ -147,8 +153,7 @@ class ArmService:
         target = f"/subscriptions/{self.settings.subscription_id}/providers/{namespace}"
 
         def state() -> str:
-            with translated("Reading the resource provider", target):
-                return str(self.resources.providers.get(namespace).registration_state)
+            return self.provider_state(namespace)
 
         before = state()
         if before == "Registered":

@@ -12,6 +12,7 @@ import pandas as pd
 from cmk.access_drift import ExpectedGrant, find_drift
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
 from cmk.policy_retirements import PolicyRetirement
+from cmk.preflight import Finding, check_key, check_vault
 from cmk.preflight.environment import DISALLOWED_SKUS, normalise_geo
 from cmk.retirements import Retirement
 from cmk.rotation_policy import RotationPolicyInfo
@@ -154,6 +155,34 @@ def link_failed(env: EnvironmentInfo) -> bool:
     return bool(env.cmk and (env.cmk.status or "").lower() in {"failed", "linkfailed"})
 
 
+# Preflight rules that are also inventory risks: finding code -> (risk code, severity). The rule, its message and
+# its remediation live once, in cmk/preflight/; the inventory only names and grades them.
+VAULT_RISKS: dict[str, tuple[str, RiskSeverity]] = {
+    "VAULT_SOFT_DELETE_OFF": ("vault-soft-delete-off", "high"),
+    "VAULT_PURGE_PROTECTION_OFF": ("vault-purge-protection-off", "high"),
+}
+KEY_RISKS: dict[str, tuple[str, RiskSeverity]] = {
+    "KEY_DISABLED": ("key-disabled", "high"),
+    "KEY_EXPIRED": ("key-expired", "high"),
+    "KEY_EXPIRING_SOON": ("key-expiring", "high"),
+    "KEY_NOT_ACTIVE": ("key-not-active", "high"),
+    "KEY_TYPE_UNSUPPORTED": ("key-unsupported", "high"),
+    "KEY_SIZE_UNSUPPORTED": ("key-unsupported", "high"),
+}
+
+
+def risks_from_findings(
+    findings: Iterable[Finding], codes: Mapping[str, tuple[str, RiskSeverity]], envs: tuple[str, ...]
+) -> list[Risk]:
+    """The inventory risks of preflight findings (findings without a risk code are not inventory risks)."""
+    out = []
+    for f in findings:
+        if f.code in codes:
+            code, severity = codes[f.code]
+            out.append(Risk(code, severity, f.target, f.message, f.remediation, envs))
+    return out
+
+
 def _fmt(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else ""
 
@@ -188,42 +217,7 @@ def key_risks(
                 envs,
             )
         ]
-    risks: list[Risk] = []
-    if not key.enabled:
-        risks.append(
-            Risk(
-                "key-disabled",
-                "high",
-                key.kid,
-                f"Key version {key.version} used by policy {policy.name} is disabled: environments lock.",
-                "Enable the key version now (unlock flow), then verify the environments.",
-                envs,
-            )
-        )
-    if key.expires_on is not None and key.expires_on <= now:
-        risks.append(
-            Risk(
-                "key-expired",
-                "high",
-                key.kid,
-                f"Key version {key.version} of policy {policy.name} expired on {_fmt(key.expires_on)}.",
-                "Rotate the key now (rotate flow) and extend or remove the expiry of the version in use.",
-                envs,
-            )
-        )
-    elif key.expires_on is not None and key.expires_on <= now + margin:
-        days = (key.expires_on - now).days
-        risks.append(
-            Risk(
-                "key-expiring",
-                "high",
-                key.kid,
-                f"Key version {key.version} of policy {policy.name} expires on {_fmt(key.expires_on)} "
-                f"(in {days} day(s), inside the {margin.days}-day margin).",
-                "Rotate the key (rotate flow) before it expires.",
-                envs,
-            )
-        )
+    risks = risks_from_findings(check_key(key, now, margin.days), KEY_RISKS, envs)
     rotation = state.rotation
     if key.expires_on is None and (rotation is None or not rotation.expiry_time):
         risks.append(
@@ -251,31 +245,8 @@ def key_risks(
 
 
 def vault_risks(vault: VaultInfo, envs: tuple[str, ...]) -> list[Risk]:
-    """Soft delete and purge protection, which CMK requires."""
-    risks = []
-    if not vault.soft_delete:
-        risks.append(
-            Risk(
-                "vault-soft-delete-off",
-                "high",
-                vault.id,
-                f"Soft delete is off on vault {vault.name}: a deleted key is gone for good.",
-                "Enable soft delete on the vault (it cannot be turned off again).",
-                envs,
-            )
-        )
-    if not vault.purge_protection:
-        risks.append(
-            Risk(
-                "vault-purge-protection-off",
-                "high",
-                vault.id,
-                f"Purge protection is off on vault {vault.name}: a key could be purged while in use.",
-                "Enable purge protection on the vault (az keyvault update --enable-purge-protection true).",
-                envs,
-            )
-        )
-    return risks
+    """Soft delete and purge protection, which CMK requires: the preflight's vault rules."""
+    return risks_from_findings(check_vault(vault, vault.id), VAULT_RISKS, envs)
 
 
 def retirement_risks(snapshot: TenantSnapshot, now: datetime) -> list[Risk]:

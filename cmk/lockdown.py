@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.plan import ChangePlan, PlannedWrite, Service
+from cmk.preflight import Finding
 from cmk.resource_ids import parse_vault_id, scope_covers
 from cmk.roles import KEY_WRAP_ROLES
 
@@ -118,6 +120,15 @@ class Grant:
         values["key_permissions"] = tuple(str(p) for p in values.get("key_permissions", ()))
         return cls(**values)
 
+    @property
+    def target(self) -> str:
+        """What the grant's write touches, as the plan names it."""
+        if self.method == "access_policy":
+            return access_policy_target(self.vault_id, self.principal_id)
+        if self.method == "role_assignment":
+            return self.assignment_id or f"{self.scope}:{self.role_definition_id}:{self.principal_id}"
+        return f"{self.vault_uri}/keys/{self.key_name}/{self.key_version}"
+
     def describe(self) -> str:
         """One line saying what this access is."""
         vault = self.vault_id.rsplit("/", 1)[-1]
@@ -222,6 +233,27 @@ def plan_revocation(
     return [grant], None
 
 
+def grants_from_journal(
+    entries: list[dict[str, Any]], lock_change_id: str, policy_id: str = ""
+) -> tuple[list[Grant], str, list[dict[str, Any]]]:
+    """From a lock's journal entries: the grants it removed (once each), its policy id and its blast radius."""
+    if not entries:
+        raise ValueError(
+            f"The audit journal has no revoked access for lock change {lock_change_id}: check the change id, or "
+            "pass the access to restore as grants with policy_id."
+        )
+    recorded_policy = entries[0]["target"]
+    if policy_id and policy_id.lower() != recorded_policy.lower():
+        raise ValueError(f"Lock {lock_change_id} locked {recorded_policy}, not {policy_id}.")
+    restore: list[Grant] = []
+    for entry in entries:
+        grant = Grant.from_dict(entry["before"])
+        if grant not in restore:
+            restore.append(grant)
+    blast = [{"environment_id": e} for e in (entries[0].get("detail") or {}).get("blast_radius", [])]
+    return restore, recorded_policy, blast
+
+
 def restore_targets(
     blast: list[dict[str, Any]], envs: list[EnvironmentInfo], policy: PolicyInfo
 ) -> list[str]:
@@ -229,3 +261,175 @@ def restore_targets(
     if blast:
         return [row["environment_id"] for row in blast]
     return [e.id for e in envs if linked_to(e, policy)]
+
+
+# The write each grant method makes on lock (revoke) and on unlock (restore), and where it is sent.
+REVOKE_ACTIONS = {
+    "access_policy": "remove-access-policy",
+    "role_assignment": "delete-role-assignment",
+    "disable_key": "disable-key-version",
+}
+RESTORE_ACTIONS = {
+    "access_policy": "restore-access-policy",
+    "role_assignment": "restore-role-assignment",
+    "disable_key": "enable-key-version",
+}
+_GRANT_SERVICE: dict[str, Service] = {
+    "access_policy": "arm",
+    "role_assignment": "arm",
+    "disable_key": "keyvault",
+}
+ENABLE_ACTION = "enable-environment"
+
+
+def access_policy_target(vault_id: str, principal_id: str) -> str:
+    """The plan's name for one principal's access-policy entry on a vault."""
+    return f"{vault_id}/accessPolicies/{principal_id}"
+
+
+def revoke_write(grant: Grant, *, done: bool = False) -> PlannedWrite:
+    """The write that removes this grant (in place when an earlier run removed it)."""
+    return PlannedWrite(
+        _GRANT_SERVICE[grant.method],
+        REVOKE_ACTIONS[grant.method],
+        grant.target,
+        grant.describe(),
+        in_place=done,
+    )
+
+
+def restore_write(grant: Grant, *, present: bool = False) -> PlannedWrite:
+    """The write that puts this grant back (in place when it is there already)."""
+    return PlannedWrite(
+        _GRANT_SERVICE[grant.method],
+        RESTORE_ACTIONS[grant.method],
+        grant.target,
+        grant.describe(),
+        in_place=present,
+    )
+
+
+def plan_lock(
+    change_id: str,
+    requested_by: str,
+    policy: PolicyInfo,
+    method: str,
+    grants: list[Grant],
+    reason: str | None,
+    blast: list[dict[str, Any]],
+    *,
+    revoked: bool = False,
+    notes: list[str] | None = None,
+) -> ChangePlan:
+    """The lock's writes: revoke each grant; blocked (no write) when the method cannot lock the policy."""
+    plan = ChangePlan("lock", change_id, requested_by, rows=list(blast), notes=list(notes or []))
+    if reason is not None:
+        plan.findings.append(
+            Finding(
+                "LOCK_METHOD_NOT_POSSIBLE",
+                "blocking",
+                policy.id,
+                f"Cannot lock {policy.name} by {method}: {reason}.",
+                "Choose another method, or check that the policy is not locked already.",
+            )
+        )
+        return plan
+    for grant in grants:
+        plan.add(revoke_write(grant, done=revoked))
+    return plan
+
+
+def foreign_grants(grants: list[Grant], policy: PolicyInfo) -> list[Grant]:
+    """Grants (other than a disabled key) for another identity than the policy's: never restored."""
+    own = (policy.principal_id or "").lower()
+    return [g for g in grants if g.method != "disable_key" and g.principal_id.lower() != own]
+
+
+def grant_present(
+    grant: Grant, vault: VaultInfo | None, assignments: list[RoleAssignmentInfo], key: KeyInfo | None
+) -> bool:
+    """Whether the access a grant describes exists now (so restoring it writes nothing)."""
+    if grant.method == "access_policy":
+        entry = vault.access_policy_for(grant.principal_id) if vault else None
+        return entry is not None and all(entry.allows(p) for p in grant.key_permissions)
+    if grant.method == "role_assignment":
+        wanted = grant.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        return any(
+            a.principal_id.lower() == grant.principal_id.lower()
+            and a.role_guid == wanted
+            and a.scope.lower() == grant.scope.lower()
+            for a in assignments
+        )
+    return key is not None and key.enabled
+
+
+def plan_unlock(
+    change_id: str,
+    requested_by: str,
+    policy: PolicyInfo | None,
+    policy_id: str,
+    grants: list[Grant],
+    present: list[bool],
+    envs: list[EnvironmentInfo],
+    targets: list[str],
+    *,
+    explicit: bool,
+    notes: list[str] | None = None,
+) -> ChangePlan:
+    """The unlock's writes: restore each grant the lock removed, then re-enable each environment still offline."""
+    plan = ChangePlan("unlock", change_id, requested_by, notes=list(notes or []))
+    if policy is None:
+        plan.findings.append(
+            Finding(
+                "POLICY_NOT_FOUND",
+                "blocking",
+                policy_id,
+                f"Enterprise policy {policy_id} does not exist or cannot be read.",
+                "Check the policy id and that the Azure identity may read it.",
+            )
+        )
+        return plan
+    for grant in foreign_grants(grants, policy):
+        plan.findings.append(
+            Finding(
+                "GRANT_FOREIGN_IDENTITY",
+                "blocking",
+                grant.target,
+                f"Refusing to restore access for another identity than the policy's ({policy.principal_id}): "
+                f"{grant.describe()}.",
+                "Restore only the policy identity's own access; leave other grants out.",
+            )
+        )
+    for grant, there in zip(grants, present, strict=True):
+        plan.add(restore_write(grant, present=there))
+    by_id = {e.id.lower(): e for e in envs}
+    for env_id in dict.fromkeys(targets):
+        env = by_id.get(env_id.lower())
+        if env is None:
+            plan.findings.append(
+                Finding(
+                    "ENV_NOT_FOUND",
+                    "blocking" if explicit else "warning",
+                    env_id,
+                    f"Environment {env_id} was not found"
+                    + (
+                        "."
+                        if explicit
+                        else "; it may have been deleted after its deadline, so it is skipped."
+                    ),
+                    "Check the environment id." if explicit else "Nothing to do for it.",
+                )
+            )
+            continue
+        offline = (env.runtime_state or "").lower() == "disabled"
+        plan.rows.append(
+            {
+                "environment_id": env.id,
+                "name": env.display_name,
+                "geo": env.location,
+                "sku": env.sku or "",
+                "runtime_before": env.runtime_state or "",
+            }
+        )
+        plan.add(PlannedWrite("powerplatform", ENABLE_ACTION, env.id, env.display_name, in_place=not offline))
+    return plan

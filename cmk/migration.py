@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from cmk.lockdown import linked_to
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.preflight import Finding, find_requested, same_geo
+from cmk.plan import ChangePlan, environment_writes
+from cmk.preflight import Finding, find_requested, same_geo, sort_findings
 
 # DOC25: "the BYOK key in the Microsoft key vault is retained for at least 28 days".
 BYOK_RETENTION_DAYS = 28
@@ -144,3 +146,46 @@ def revert_findings(env: EnvironmentInfo, policy: PolicyInfo | None) -> list[Fin
 def environments_of(envs: list[EnvironmentInfo], policy: PolicyInfo) -> list[EnvironmentInfo]:
     """Every environment linked (or linking) to the policy."""
     return [e for e in envs if linked_to(e, policy)]
+
+
+def plan_migration(
+    change_id: str,
+    requested_by: str,
+    rows: list[dict[str, Any]],
+    findings: list[Finding],
+    notes: list[str] | None = None,
+) -> ChangePlan:
+    """The migration's writes: link each chosen BYOK environment to the target policy."""
+    return ChangePlan(
+        "migrate_byok",
+        change_id,
+        requested_by,
+        writes=environment_writes("link", rows),
+        findings=sort_findings(findings),
+        rows=list(rows),
+        notes=list(notes or []),
+    )
+
+
+def plan_revert(
+    change_id: str,
+    requested_by: str,
+    rows: list[dict[str, Any]],
+    findings: list[Finding],
+    notes: list[str] | None = None,
+) -> ChangePlan:
+    """The revert's writes: unlink each chosen environment back to the Microsoft-managed key."""
+    return ChangePlan(
+        "revert",
+        change_id,
+        requested_by,
+        writes=environment_writes("unlink", rows),
+        findings=sort_findings(findings),
+        rows=list(rows),
+        notes=list(notes or []),
+    )
+
+
+def planned_environments(plan: ChangePlan, action: str) -> list[str]:
+    """The environments the plan moves with this action (link or unlink), in plan order."""
+    return [w.target for w in plan.pending if w.action == action]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -142,6 +143,10 @@ class EnvironmentInfo:
             self.cmk and self.cmk.status and self.cmk.status.lower().startswith(("linking", "unlinking"))
         )
 
+    def uses_policy(self, system_id: str | None) -> bool:
+        """Whether this environment is tied to the policy with this systemId (the one question of "who uses it")."""
+        return bool(system_id and self.cmk and (self.cmk.system_id or "").lower() == system_id.lower())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return asdict(self)
@@ -217,3 +222,8 @@ class RoleAssignmentInfo:
     def role_guid(self) -> str:
         """The role definition's GUID (last segment of its id), lower-case."""
         return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def environments_using(envs: Iterable[EnvironmentInfo], system_id: str | None) -> list[EnvironmentInfo]:
+    """The environments tied to the policy with this systemId."""
+    return [e for e in envs if e.uses_policy(system_id)]

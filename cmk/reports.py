@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-ENVIRONMENT_COLUMNS = [
-    "environment_id",
-    "name",
-    "geo",
-    "sku",
-    "key_managed_by_before",
-    "key_managed_by_after",
-    "policy_before",
-    "policy_after",
-    "status",
-    "duration_seconds",
-    "operation_id",
-    "error",
-    # Rotation: the key (vault/key/version) each environment used before and after; empty for other flows.
-    "key_before",
-    "key_after",
-]
+from cmk.rows import COLUMNS, EnvironmentRow
+
+ENVIRONMENT_COLUMNS = COLUMNS
 
 
-def environment_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """A frame with the standard columns, in order, missing values as empty strings."""
-    frame = pd.DataFrame(list(rows), columns=ENVIRONMENT_COLUMNS)
+def environment_table(rows: Sequence[EnvironmentRow | Mapping[str, Any]]) -> pd.DataFrame:
+    """A frame of typed rows with the standard columns in order (status right after the environment's facts)."""
+    frame = pd.DataFrame([EnvironmentRow.of(r).to_dict() for r in rows], columns=ENVIRONMENT_COLUMNS)
     return frame.astype(object).where(frame.notna(), "")
 
 

@@ -145,7 +145,8 @@ def request_approval(
                 change_id=change_id,
                 outcome="expired",
             )
-            logger.error("Approval expired for change %s: nothing was changed.", change_id)
+            logger.warning("Approval of change %s expired: %s.", change_id, outcome.reason)
+            reclaim_expired_pause()
             return outcome
         reason = refusal_reason(
             answer,
@@ -198,6 +199,21 @@ def request_approval(
         if len(outcome.approvals) >= required_approvals:
             outcome.status = "approved"
             return outcome
+
+
+def reclaim_expired_pause() -> None:
+    """Set the expired paused run back to Running, so it ends in the flow's own state and message.
+
+    Without this the server refuses the run's final state after a pause timeout and records its own
+    "The flow was failed and never resumed." instead of why and what (was not) changed.
+    """
+    from prefect import get_client
+    from prefect.context import get_run_context
+    from prefect.states import Running
+
+    flow_run = get_run_context().flow_run  # type: ignore[union-attr]
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, Running(message="Approval expired; reporting."), force=True)
 
 
 def find_paused_run(flow_run_id: UUID | str | None = None, *, flow_name: str | None = None) -> Any | None:

@@ -5,14 +5,24 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.states import Cancelled, Failed
+from prefect.states import Failed
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.checkpoints import validate_change_id
 from cmk.errors import CmkError
-from cmk.lockdown import Grant, blast_radius, default_method, plan_revocation
-from cmk.resource_ids import parse_policy_id
+from cmk.lockdown import (
+    REVOKE_ACTIONS,
+    REVOKE_METHODS,
+    Grant,
+    blast_radius,
+    default_method,
+    plan_lock,
+    plan_revocation,
+)
+from cmk.plan import ChangePlan
+from cmk.validation import Parameters
+from flows.endings import end_unapproved
 from flows.gates import approve_once
+from flows.lock_text import lock_approval_markdown, lock_plan_markdown, lock_summary_markdown
 from flows.summaries import approvals_section
 from tasks.context import Services, connect
 from tasks.environments import read_environments
@@ -63,7 +73,9 @@ def lock(
         approval_settings: Name of the approval settings block.
     """
     logger = get_run_logger()
-    validate_inputs(change_id, requested_by, policy_id, method, lock_timeout_seconds)
+    change_id, requested_by, policy_id = check_parameters(
+        change_id, requested_by, policy_id, method, lock_timeout_seconds
+    )
     services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
     undone_by = unlocked_by(services, change_id)
     if undone_by:
@@ -72,7 +84,7 @@ def lock(
             "this policy again. Nothing was changed."
         )
 
-    recorded = services.checkpoints.step("plan")
+    # Read
     policy = read_policy(services, policy_id)
     if policy is None:
         return Failed(
@@ -82,6 +94,7 @@ def lock(
         return Failed(
             message=f"Policy {policy.name} is not an Encryption policy with a key vault. Nothing was changed."
         )
+    recorded = services.checkpoints.step("plan")
     if recorded:
         locked_at = datetime.fromisoformat(recorded["locked_at"])
         blast = recorded["blast_radius"]
@@ -100,17 +113,19 @@ def lock(
         key = read_policy_key(services, vault, policy) if chosen == "disable_key" else None
         grants, reason = plan_revocation(chosen, vault, policy, assignments, key)
 
-    blast_md = blast_markdown(policy.name, blast)
-    plan_md = plan_markdown(change_id, requested_by, policy.name, chosen, grants, blast_md)
+    # Plan
+    revoked = bool(services.checkpoints.step("revoke"))
+    plan = plan_lock(change_id, requested_by, policy, chosen, grants, reason, blast, revoked=revoked)
+    plan_md = lock_plan_markdown(plan, policy.name, chosen)
     blast_csv = publish_blast_radius(FLOW, change_id, blast)
-    if reason is not None or dry_run:
+    if plan.blocking or dry_run:
         verdict = (
             f"**Stopped before any change**: {reason}."
             if reason
             else "Dry run: nothing was changed. This is what an approved lock would take offline."
         )
         publish_summary(FLOW, change_id, f"# Lock {change_id}: plan\n\n{verdict}\n\n{plan_md}")
-        if reason:
+        if plan.blocking:
             return Failed(message=f"Cannot lock {policy.name} by {chosen}: {reason}. Nothing was changed.")
         return {
             "change_id": change_id,
@@ -118,6 +133,7 @@ def lock(
             "policy_id": policy.id,
             "blast_radius": blast,
             "would_revoke": [g.to_dict() for g in grants],
+            "writes": [w.line() for w in plan.pending],
             "csv": str(blast_csv),
         }
     if not recorded:
@@ -131,35 +147,37 @@ def lock(
             },
         )
 
+    # Approve
     outcome = approve_once(
         services,
         change_id=change_id,
         requested_by=requested_by,
         approval_settings=approval_settings,
-        description=approval_markdown(policy.name, len(blast), plan_md),
+        description=lock_approval_markdown(policy.name, len(blast), plan_md),
         gate=f"{FLOW}-revoke",
         required_approvals=2,
         confirmation=policy.name,
     )
     if not outcome.approved:
-        publish_summary(
+        nothing = "No key access was revoked; every environment stays online."
+        return end_unapproved(
+            services,
             FLOW,
             change_id,
-            f"# Lock {change_id}: {outcome.status}\n\nNo key access was revoked; every environment stays online. "
-            f"Reason: {outcome.reason}\n\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n"
-            f"{plan_md}",
+            f"Lock {change_id}",
+            outcome,
+            nothing,
+            summary_md=f"# Lock {change_id}: {outcome.status}\n\n{nothing} Reason: {outcome.reason}\n\n"
+            f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n{plan_md}",
         )
-        publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
-        if outcome.status == "rejected":
-            return Cancelled(
-                message=f"Rejected by {outcome.rejected_by}: {outcome.reason}. Nothing was revoked."
-            )
-        return Failed(message=f"Approval expired: {outcome.reason}. Nothing was revoked.")
 
-    revoke_all(services, change_id, policy.id, grants, blast, requested_by)
+    # Apply, verify, report
+    revoke_all(services, plan, policy.id, grants, blast, requested_by)
     health, rows, problems = verify_locked(services, policy.id, blast, lock_timeout_seconds)
     csv_path = publish_outcome(FLOW, change_id, rows)
-    summary = summary_markdown(change_id, policy.name, health, rows, problems, outcome, plan_md, csv_path)
+    summary = lock_summary_markdown(
+        change_id, policy.name, health, rows, problems, outcome, plan_md, csv_path
+    )
     publish_summary(FLOW, change_id, summary)
     publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
     report = {
@@ -177,20 +195,19 @@ def lock(
     return report
 
 
-def validate_inputs(
+def check_parameters(
     change_id: str, requested_by: str, policy_id: str, method: str, lock_timeout_seconds: int
-) -> None:
-    """Refuse bad parameters before anything is read or changed."""
-    validate_change_id(change_id)
-    if not requested_by.strip():
-        raise ValueError("requested_by is empty: say who asks for this lock (they cannot approve it).")
-    parse_policy_id(policy_id)
-    if method not in ("auto", "access_policy", "role_assignment", "disable_key"):
-        raise ValueError(
-            f"method must be auto, access_policy, role_assignment or disable_key; got {method!r}."
-        )
-    if lock_timeout_seconds < 1:
-        raise ValueError("lock_timeout_seconds must be at least 1.")
+) -> tuple[str, str, str]:
+    """Refuse bad parameters before any request; the cleaned change id, requester and policy id."""
+    p = Parameters()
+    change_id = p.change_id(change_id)
+    requested_by = p.requester(requested_by)
+    p.policy_id(policy_id)
+    if method != "auto" and method not in REVOKE_METHODS:
+        p.refuse(f"method must be auto, access_policy, role_assignment or disable_key; got {method!r}.")
+    p.positive(lock_timeout_seconds, "lock_timeout_seconds", maximum=7 * 86400)
+    p.done()
+    return change_id, requested_by, policy_id.strip()
 
 
 def unlocked_by(services: Services, change_id: str) -> str | None:
@@ -203,13 +220,14 @@ def unlocked_by(services: Services, change_id: str) -> str | None:
 
 def revoke_all(
     services: Services,
-    change_id: str,
+    plan: ChangePlan,
     policy_id: str,
     grants: list[Grant],
     blast: list[dict[str, Any]],
     requested_by: str,
 ) -> None:
     """Remove each grant once and journal exactly what was removed (and for whom), so unlock can restore it."""
+    change_id = plan.change_id
     done = services.checkpoints.step("revoke")
     if done:
         get_run_logger().info("Key access of change %s was revoked in an earlier run; not again.", change_id)
@@ -219,6 +237,7 @@ def revoke_all(
         for e in services.journal.entries(change_id=change_id, action=REVOKED)
     }
     for grant in grants:
+        plan.require(REVOKE_ACTIONS[grant.method], grant.target)
         changed = revoke_grant(services, grant)
         if json.dumps(grant.to_dict(), sort_keys=True) in journaled:
             continue  # an interrupted earlier run removed and journaled it already
@@ -267,72 +286,3 @@ def verify_locked(
             }
         )
     return health, rows, problems
-
-
-def blast_markdown(policy_name: str, blast: list[dict[str, Any]]) -> str:
-    """The blast radius as a markdown table."""
-    if not blast:
-        return f"No environment is linked to `{policy_name}`: locking it takes nothing offline."
-    lines = [
-        "| Environment | Id | SKU | Geo | Policy | Runtime now | Deleted if not restored by |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in blast:
-        note = "" if row["deadline_documented"] else " (SKU not documented: shorter deadline assumed)"
-        lines.append(
-            f"| {row['name']} | `{row['environment_id']}` | {row['sku']} | {row['geo']} | {row['policy']} | "
-            f"{row['runtime_before']} | "
-            f"{row['deletion_deadline']} ({row['deleted_after_days']} days){note} |"
-        )
-    return "\n".join(lines)
-
-
-def plan_markdown(
-    change_id: str, requested_by: str, policy_name: str, method: str, grants: list[Grant], blast_md: str
-) -> str:
-    """What this lock takes offline and what it revokes."""
-    revokes = "\n".join(f"- {g.describe()}" for g in grants) or "- nothing (see the reason above)"
-    return (
-        f"**Change** `{change_id}` requested by **{requested_by}**\n\n"
-        f"### Blast radius: environments that go offline\n{blast_md}\n\n"
-        "Locked environments cannot be restored from backup. Sandboxes not restored within 7 days and production "
-        "environments not restored within 30 days are deleted by the service.\n\n"
-        f"### Key access to revoke (method `{method}`)\n{revokes}\n\n"
-        "The key, the vault and the enterprise policy are never deleted. Undo with the **unlock** flow and "
-        f"`lock_change_id` = `{change_id}`.\n"
-    )
-
-
-def approval_markdown(policy_name: str, count: int, plan_md: str) -> str:
-    """The approval form's description."""
-    return (
-        f"## Approve taking {count} environment(s) OFFLINE by locking policy `{policy_name}`\n\n{plan_md}\n"
-        f"Two different approvers, neither the requester, must approve. Type **{policy_name}** exactly into "
-        "typed_confirmation to approve, or reject with a comment."
-    )
-
-
-def summary_markdown(
-    change_id: str,
-    policy_name: str,
-    health: str,
-    rows: list[dict[str, Any]],
-    problems: list[str],
-    outcome: Any,
-    plan_md: str,
-    csv_path: Any,
-) -> str:
-    """The final report."""
-    offline = sum(1 for r in rows if r["status"] == "offline")
-    verdict = (
-        "Verified: the policy is Unhealthy and every environment in the blast radius is offline."
-        if not problems
-        else "**Verification failed**:\n" + "\n".join(f"- {p}" for p in problems)
-    )
-    return (
-        f"# Lock {change_id}: policy `{policy_name}`\n\n- Policy health: {health}\n"
-        f"- Environments offline: {offline} of {len(rows)}\n- CSV: `{csv_path}`\n\n{verdict}\n\n"
-        f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n{plan_md}\n"
-        "## To undo\nRun **unlock** with `lock_change_id` = "
-        f"`{change_id}` before the deletion deadlines above.\n"
-    )

@@ -7,15 +7,15 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.checkpoints import validate_change_id
-from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, until
-from cmk.preflight import check_environment, sort_findings
-from cmk.resource_ids import parse_policy_id
+from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, plan_migration, planned_environments, until
+from cmk.plan import ChangePlan
+from cmk.preflight import check_environment
+from cmk.validation import Parameters
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import merge_plan, plan_row, run_waves
 from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
-from tasks.context import connect
+from tasks.context import Services, connect
 from tasks.environments import read_environments
 from tasks.policy_checks import preflight_target_policy
 from tasks.reports import Progress, publish_environment_table
@@ -56,36 +56,48 @@ def migrate_byok(
         approval_settings: Name of the approval settings block.
     """
     logger = get_run_logger()
-    validate_inputs(change_id, requested_by, policy_id, concurrency, canary_size, failure_threshold)
+    requested_ids, notes = check_parameters(
+        change_id,
+        requested_by,
+        policy_id,
+        environments,
+        concurrency,
+        canary_size,
+        failure_threshold,
+        operation_timeout_seconds,
+    )
+    change_id, requested_by, policy_id = change_id.strip(), requested_by.strip(), policy_id.strip()
     services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
     started = datetime.now(UTC)
+
+    # Read
     policy, _, findings = preflight_target_policy(services, policy_id)
     recorded = services.checkpoints.step("plan")
     targets = []
     if policy is not None:
         envs = read_environments(services)
-        requested = recorded["environments"] if recorded else environments or []
+        requested = recorded["environments"] if recorded else requested_ids
         targets, env_findings = choose_byok(envs, requested, policy)
         resuming = set(services.checkpoints.environments()) if recorded else set()
         findings += env_findings
         for env in targets:
             if env.id.lower() not in resuming:
                 findings += [f for f in check_environment(env, policy) if f.code != "ENV_LEGACY_BYOK"]
-    findings = sort_findings(findings)
+
+    # Plan
     plan_rows = [plan_row(e, "BYOK" if e.byok else None) for e in targets]
-    blocking = [f for f in findings if f.severity == "blocking"]
+    plan = plan_migration(change_id, requested_by, plan_rows, findings, notes)
     policy_name = policy.name if policy else policy_id
-    plan_md = plan_markdown(
-        change_id, requested_by, policy_name, plan_rows, findings, canary_size, concurrency
-    )
-    if blocking or dry_run:
+    plan_md = plan_markdown(plan, policy_name, canary_size, concurrency)
+    if plan.blocking or dry_run:
         return stop_before_change(
-            FLOW, change_id, f"BYOK migration {change_id}", plan_md, plan_rows, blocking, dry_run=dry_run
+            FLOW, change_id, f"BYOK migration {change_id}", plan_md, plan_rows, plan.blocking, dry_run=dry_run
         )
     assert policy is not None
     if not recorded:
         services.checkpoints.finish_step("plan", {"environments": [r["environment_id"] for r in plan_rows]})
 
+    # Approve
     outcome = approve_once(
         services,
         change_id=change_id,
@@ -99,10 +111,11 @@ def migrate_byok(
             services, FLOW, change_id, f"BYOK migration {change_id}", outcome, "No environment was migrated."
         )
 
+    # Apply, verify, report
     progress = Progress(len(plan_rows), f"Migrating {len(plan_rows)} BYOK environment(s) to {policy.name}")
     result = run_waves(
         services,
-        [r["environment_id"] for r in plan_rows],
+        planned_environments(plan, "link"),
         "link",
         policy,
         concurrency=concurrency,
@@ -127,28 +140,31 @@ def migrate_byok(
     return finish(rows, result.halted, report)
 
 
-def validate_inputs(
+def check_parameters(
     change_id: str,
     requested_by: str,
     policy_id: str,
+    environments: tuple[str, ...],
     concurrency: int,
     canary_size: int,
     failure_threshold: int,
-) -> None:
-    """Refuse bad parameters before anything is read or changed."""
-    validate_change_id(change_id)
-    if not requested_by.strip():
-        raise ValueError("requested_by is empty: say who asks for this change (they cannot approve it).")
-    parse_policy_id(policy_id)
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}; got {concurrency}.")
-    if canary_size < 0 or failure_threshold < 0:
-        raise ValueError("canary_size and failure_threshold must be 0 or more.")
+    operation_timeout_seconds: int,
+) -> tuple[list[str], list[str]]:
+    """Refuse bad parameters before any request; the environment ids (duplicates removed) and the notes."""
+    p = Parameters()
+    p.change_id(change_id)
+    p.requester(requested_by)
+    p.policy_id(policy_id)
+    env_ids = p.environment_ids(environments)
+    p.waves(concurrency, canary_size, failure_threshold, MAX_CONCURRENCY)
+    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=7 * 86400)
+    p.done()
+    return env_ids, p.notes
 
 
-def verify_not_byok(services: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def verify_not_byok(services: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Re-read the environments: a migrated one must no longer report the legacy BYOK key source."""
-    current = {e.id.lower(): e for e in services.powerplatform.list_environments()}
+    current = {e.id.lower(): e for e in read_environments(services)}
     out = []
     for row in rows:
         env = current.get(row["environment_id"].lower())
@@ -162,24 +178,18 @@ def verify_not_byok(services: Any, rows: list[dict[str, Any]]) -> list[dict[str,
     return out
 
 
-def plan_markdown(
-    change_id: str,
-    requested_by: str,
-    policy_name: str,
-    rows: list[dict[str, Any]],
-    findings: list[Any],
-    canary_size: int,
-    concurrency: int,
-) -> str:
+def plan_markdown(plan: ChangePlan, policy_name: str, canary_size: int, concurrency: int) -> str:
     """What this migration will change, for the approver and the dry-run report."""
     return (
-        f"**Change** `{change_id}` requested by **{requested_by}**\n\n"
+        f"**Change** `{plan.change_id}` requested by **{plan.requested_by}**\n\n{plan.notes_markdown()}\n"
         f"- Target enterprise policy: `{policy_name}`\n"
-        f"- BYOK environments to migrate: **{len(rows)}**, canary {canary_size} first, then {concurrency} at a time\n"
+        f"- BYOK environments to migrate: **{len(plan.rows)}**, canary {canary_size} first, then {concurrency} "
+        "at a time\n"
         "- Each environment is briefly disabled while its key is changed.\n"
         "- **One way**: a migrated environment cannot go back to BYOK; a later revert moves it to the "
         "Microsoft-managed key.\n\n"
-        f"### Environments\n{environment_list(rows)}\n\n### Preflight\n{findings_section(findings)}\n"
+        f"### Environments\n{environment_list(plan.rows)}\n\n### Writes\n{plan.writes_markdown()}\n\n"
+        f"### Preflight\n{findings_section(plan.findings)}\n"
     )
 
 

@@ -1,5 +1,6 @@
-"""Onboarding: key, enterprise policy, grants, approval, then link environments in waves, verify, report."""
+"""Onboarding: read what exists, plan every write, approve the plan, then make it in Microsoft's order and report."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -8,29 +9,51 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.checkpoints import validate_change_id
-from cmk.preflight import Finding
-from cmk.resource_ids import parse_vault_id
+from cmk.onboarding_plan import (
+    CREATE_KEY,
+    DEPLOY_POLICY,
+    GRANT_KEY_ACCESS,
+    GRANT_READER,
+    MAX_CONCURRENCY,
+    PROVIDER,
+    REGISTER_PROVIDER,
+    OnboardingRequest,
+    OnboardingState,
+    key_target,
+    onboarding_request,
+    plan_from_dict,
+    plan_onboarding,
+    plan_to_dict,
+    planned_links,
+)
+from cmk.plan import ChangePlan
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import merge_plan, plan_row, run_waves
+from flows.fanout import merge_plan, run_waves
 from flows.gates import approve_once
-from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
-from tasks.context import connect
+from flows.onboarding_text import approval_markdown, plan_markdown, summary_markdown
+from flows.summaries import counts_line, findings_section
+from tasks.context import Services, connect
 from tasks.environments import read_environments
 from tasks.onboarding import (
     deploy_policy,
     ensure_key,
+    find_key,
+    find_policy,
+    find_vault,
     grant_key_access,
     grant_policy_reader,
+    read_key_access,
+    read_provider_state,
+    read_reader_grants,
     read_vault,
     register_provider,
     wait_policy_identity,
 )
-from tasks.preflight import preflight_onboarding, verify_policy_key_access
+from tasks.preflight import verify_policy_key_access
 from tasks.reports import Progress, publish_environment_table, publish_summary
 
 FLOW = "onboard"
-MAX_CONCURRENCY = 32
+NOTHING_CHANGED = "Nothing was changed: no provider, key, policy, grant or environment link was written."
 
 
 @flow(name=FLOW, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENCY))
@@ -79,122 +102,122 @@ def onboard(
         approval_settings: Name of the approval settings block.
     """
     logger = get_run_logger()
-    validate_inputs(change_id, requested_by, vault_id, concurrency, canary_size, failure_threshold)
-    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
-    admin_object_id = powerplatform_admin_object_id or services.admin_object_id
-    started = datetime.now(UTC)
-
-    vault = read_vault(services, vault_id)
-    all_envs = read_environments(services)
-    recorded = services.checkpoints.step("plan")
-    if recorded:
-        logger.info(
-            "Resuming change %s: %d environment(s) from its recorded plan.",
-            change_id,
-            len(recorded["environments"]),
-        )
-    findings, targets = preflight_onboarding(
-        services,
-        vault,
-        all_envs,
+    request = onboarding_request(
+        change_id=change_id,
+        requested_by=requested_by,
+        vault_id=vault_id,
+        policy_name=policy_name,
+        resource_group=resource_group,
         location=location,
         key_name=key_name,
         key_type=key_type,
         key_size=key_size,
-        requested=recorded["environments"] if recorded else list(environments),
-        admin_object_id=admin_object_id,
-        resuming=set(services.checkpoints.environments()) if recorded else set(),
-    )
-    plan_rows = [plan_row(e) for e in targets]
-    blocking = [f for f in findings if f.severity == "blocking"]
-    plan_md = plan_markdown(
-        change_id,
-        requested_by,
-        vault_id,
-        key_name,
-        key_type,
-        key_size,
-        policy_name,
-        resource_group,
-        location,
-        plan_rows,
-        findings,
-        canary_size,
-        concurrency,
-    )
-    if blocking or dry_run:
+        environments=environments,
+        admin_object_id=powerplatform_admin_object_id,
+        operation_timeout_seconds=operation_timeout_seconds,
+        concurrency=concurrency,
+        canary_size=canary_size,
+        failure_threshold=failure_threshold,
+    )  # every parameter is checked before any request
+    services = connect(azure_connection, powerplatform_connection, change_id=request.change_id, flow=FLOW)
+    request = replace(request, admin_object_id=request.admin_object_id or services.admin_object_id or "")
+    change_id, title, started = request.change_id, f"Onboarding {request.change_id}", datetime.now(UTC)
+
+    # Read (GET requests only) and plan. A re-run of an approved change applies the plan that was approved.
+    plan = approved_plan(services)
+    if plan is None:
+        plan = plan_onboarding(request, read_state(services, request), started)
+    else:
+        logger.info("Resuming change %s with its approved plan: %d write(s).", change_id, len(plan.pending))
+    plan_md = plan_markdown(plan, request, canary_size, concurrency)
+    if plan.blocking or dry_run:
+        extra = {"findings": [f.code for f in plan.findings], "writes": [w.line() for w in plan.pending]}
         return stop_before_change(
-            FLOW,
-            change_id,
-            f"Onboarding {change_id}",
-            plan_md,
-            plan_rows,
-            blocking,
-            dry_run=dry_run,
-            extra={"findings": [f.code for f in findings]},
+            FLOW, change_id, title, plan_md, plan.rows, plan.blocking, dry_run=dry_run, extra=extra
         )
 
-    if not recorded:
-        services.checkpoints.finish_step("plan", {"environments": [r["environment_id"] for r in plan_rows]})
-    register_provider(services)
-    key = ensure_key(services, vault.uri, key_name, key_type, key_size)
-    policy = deploy_policy(services, resource_group, policy_name, location, vault.id, key_name)
-    policy = wait_policy_identity(services, policy.id)
-    grant_key_access(services, vault, policy)
-    if admin_object_id:
-        grant_policy_reader(services, policy, admin_object_id)
-    access_findings = verify_policy_key_access(services, vault.id, policy, key)
-    if any(f.severity == "blocking" for f in access_findings):
+    # Approve: the form shows the whole plan; nothing has been written yet.
+    services.checkpoints.finish_step("plan", plan_to_dict(plan))
+    outcome = approve_once(
+        services,
+        change_id=change_id,
+        requested_by=request.requested_by,
+        approval_settings=approval_settings,
+        description=approval_markdown(plan_md, plan),
+        gate=FLOW,
+    )
+    if not outcome.approved:
+        return end_unapproved(services, FLOW, change_id, title, outcome, NOTHING_CHANGED)
+
+    # Apply, in the order of Microsoft's procedure; each step is checkpointed and skipped by a re-run.
+    vault = read_vault(services, request.vault_id)
+    # Enable the Power Platform enterprise policies service for the subscription (once).
+    if due(services, plan, "provider", REGISTER_PROVIDER, PROVIDER):
+        services.checkpoints.finish_step("provider", {"state": register_provider(services)})
+    # Create the key in the vault (or adopt the existing one).
+    target = key_target(vault, vault.id, request.key_name)
+    if due(services, plan, "key", CREATE_KEY, target):
+        key = ensure_key(services, vault.uri, request.key_name, request.key_type, request.key_size)
+        services.checkpoints.finish_step("key", {"kid": key.kid})
+    key = find_key(services, vault.uri, request.key_name)
+    if key is None:
+        return Failed(
+            message=f"Key {request.key_name} is not in vault {vault.name} any more; nothing was linked."
+        )
+    # Create the enterprise policy; its managed identity and systemId appear once it is deployed.
+    policy_id = next(w.target for w in plan.writes if w.action == DEPLOY_POLICY)
+    if due(services, plan, "policy", DEPLOY_POLICY, policy_id):
+        deploy_policy(
+            services,
+            request.resource_group,
+            request.policy_name,
+            request.location,
+            vault.id,
+            request.key_name,
+        )
+    policy = wait_policy_identity(services, policy_id)
+    services.checkpoints.finish_step("policy", {"id": policy.id, "system_id": policy.system_id})
+    # Grant the enterprise policy access to the key vault.
+    if due(services, plan, "key-access", GRANT_KEY_ACCESS, vault.id):
+        services.checkpoints.finish_step("key-access", {"how": grant_key_access(services, vault, policy)})
+    # Grant the Power Platform administrator permission to read the enterprise policy.
+    if request.admin_object_id and due(services, plan, "reader", GRANT_READER, policy.id):
+        grant_policy_reader(services, policy, request.admin_object_id)
+        services.checkpoints.finish_step("reader", {"principal": request.admin_object_id})
+    # The identity must be able to use the key before any environment is linked.
+    access = verify_policy_key_access(services, vault.id, policy, key, request.admin_object_id or None)
+    if any(f.severity == "blocking" for f in access):
         publish_summary(
             FLOW,
             change_id,
-            "# Onboarding stopped\n\nThe policy identity cannot use the key:\n\n"
-            + findings_section(access_findings),
+            "# Onboarding stopped before linking\n\nThe policy identity cannot use the key:\n\n"
+            + findings_section(access),
         )
         return Failed(
             message="The enterprise policy's identity cannot use the key; see the summary artifact."
         )
-
-    outcome = approve_once(
-        services,
-        change_id=change_id,
-        requested_by=requested_by,
-        approval_settings=approval_settings,
-        description=approval_markdown(plan_md, policy.system_id, len(plan_rows)),
-        gate=f"{FLOW}-link",
-    )
-    if not outcome.approved:
-        return end_unapproved(
-            services, FLOW, change_id, f"Onboarding {change_id}", outcome, "No environment was linked."
-        )
-
-    progress = Progress(len(plan_rows), f"Linking {len(plan_rows)} environment(s) to {policy.name}")
+    # Add the environments to the enterprise policy, in waves.
+    env_ids = planned_links(plan)
     result = run_waves(
         services,
-        [r["environment_id"] for r in plan_rows],
+        env_ids,
         "link",
         policy,
         concurrency=concurrency,
         canary_size=canary_size,
         failure_threshold=failure_threshold,
         timeout_seconds=operation_timeout_seconds,
-        progress=progress,
+        progress=Progress(len(env_ids), f"Linking {len(env_ids)} environment(s) to {policy.name}"),
     )
-    rows = merge_plan(plan_rows, result.rows)
+
+    # Verify and report.
+    rows = merge_plan(plan.rows, result.rows)
     csv_path = publish_environment_table(FLOW, change_id, rows)
     finished = datetime.now(UTC)
     summary = summary_markdown(
-        change_id,
-        policy.name,
-        policy.system_id,
-        key.version,
-        rows,
-        outcome,
-        started,
-        finished,
-        result.halt_reason,
-        csv_path,
-    )
+        change_id, policy.name, policy.system_id, key.version, rows, outcome, started, finished,
+        result.halt_reason, csv_path,
+    )  # fmt: skip
     publish_change_reports(services, FLOW, change_id, summary)
     logger.info("Onboarding %s finished: %s", change_id, counts_line(rows))
     report = {
@@ -209,79 +232,30 @@ def onboard(
     return finish(rows, result.halted, report)
 
 
-def validate_inputs(
-    change_id: str,
-    requested_by: str,
-    vault_id: str,
-    concurrency: int,
-    canary_size: int,
-    failure_threshold: int,
-) -> None:
-    """Refuse bad parameters before anything is read or changed."""
-    validate_change_id(change_id)
-    if not requested_by.strip():
-        raise ValueError("requested_by is empty: say who asks for this change (they cannot approve it).")
-    parse_vault_id(vault_id)
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}; got {concurrency}.")
-    if canary_size < 0 or failure_threshold < 0:
-        raise ValueError("canary_size and failure_threshold must be 0 or more.")
-
-
-def plan_markdown(
-    change_id: str,
-    requested_by: str,
-    vault_id: str,
-    key_name: str,
-    key_type: str,
-    key_size: int,
-    policy_name: str,
-    resource_group: str,
-    location: str,
-    rows: list[dict[str, Any]],
-    findings: list[Finding],
-    canary_size: int,
-    concurrency: int,
-) -> str:
-    """What this onboarding will change, for the approver and the dry-run report."""
-    return (
-        f"**Change** `{change_id}` requested by **{requested_by}**\n\n"
-        f"- Key: `{key_name}` ({key_type} {key_size}) in vault `{vault_id.rsplit('/', 1)[-1]}`\n"
-        f"- Enterprise policy: `{policy_name}` in resource group `{resource_group}`, geo `{location}`\n"
-        f"- Environments to encrypt: **{len(rows)}**, canary {canary_size} first, then {concurrency} at a time\n"
-        "- Expected downtime: each environment is briefly disabled while it is linked; encryption then "
-        "continues in the background.\n\n"
-        f"### Environments\n{environment_list(rows)}\n\n### Preflight\n{findings_section(findings)}\n"
+def read_state(services: Services, request: OnboardingRequest) -> OnboardingState:
+    """Everything the plan needs, read with GET requests only."""
+    vault = find_vault(services, request.vault_id)
+    policy_id, policy = find_policy(services, request.resource_group, request.policy_name)
+    return OnboardingState(
+        policy_id=policy_id,
+        vault=vault,
+        key=find_key(services, vault.uri, request.key_name) if vault else None,
+        policy=policy,
+        provider_state=read_provider_state(services),
+        environments=read_environments(services),
+        key_access=read_key_access(services, vault, policy) if vault else [],
+        reader_grants=read_reader_grants(services, policy, request.admin_object_id),
     )
 
 
-def approval_markdown(plan_md: str, system_id: str, count: int) -> str:
-    """The approval form's description."""
-    return (
-        f"## Approve linking {count} environment(s) to a customer-managed key\n\n{plan_md}\n"
-        f"Policy systemId: `{system_id}`\n\nApprove to start linking, or reject with a comment."
-    )
+def approved_plan(services: Services) -> ChangePlan | None:
+    """The plan an earlier run of this change recorded and got approved, or None."""
+    recorded = services.checkpoints.step("plan")
+    if recorded and services.checkpoints.step("approval"):
+        return plan_from_dict(recorded)
+    return None
 
 
-def summary_markdown(
-    change_id: str,
-    policy_name: str,
-    system_id: str,
-    key_version: str,
-    rows: list[dict[str, Any]],
-    outcome: Any,
-    started: datetime,
-    finished: datetime,
-    halt_reason: str,
-    csv_path: Any,
-) -> str:
-    """The final report."""
-    return (
-        f"# Onboarding {change_id}\n\n"
-        f"- Policy `{policy_name}` (systemId `{system_id}`), key version `{key_version}`\n"
-        f"- Started {started.isoformat(timespec='seconds')}, finished {finished.isoformat(timespec='seconds')} "
-        f"({(finished - started).total_seconds():.0f} s)\n- Result: {counts_line(rows)}\n"
-        + (f"- Halted: {halt_reason}\n" if halt_reason else "")
-        + f"- CSV: `{csv_path}`\n\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n"
-        f"## What to do next\n{next_steps(rows, change_id, FLOW)}\n"
-    )
+def due(services: Services, plan: ChangePlan, step: str, action: str, target: str) -> bool:
+    """Whether this write must be made now: pending in the plan and not finished by an earlier run."""
+    return plan.permits(action, target) and not services.checkpoints.step(step)

@@ -2,9 +2,9 @@
 
 Reads the two registers the rotate flow writes under CMK_STATE_DIR: key versions (key-retirements.json, retired
 by disabling the version) and old policies (policy-retirements.json, retired by deleting the policy and removing
-its key access and the transition grant of the new policy on the old vault). Each item is checked right before
-it is changed: refused while its grace period runs (measured with cmk.grace.utc_now) or while any environment
-or policy still depends on it (safety invariant 2).
+its key access and the transition grant of the new policy on the old vault). Each item is checked when planned
+and again right before it is changed: refused while its grace period runs (measured with cmk.grace.utc_now) or
+while any environment or policy still depends on it (safety invariant 2).
 """
 
 from typing import Any
@@ -13,22 +13,35 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from blocks.approval import ApprovalSettings
 from cmk import grace
-from cmk.checkpoints import validate_change_id
-from cmk.errors import NotFoundError
-from cmk.models import PolicyInfo
+from cmk.lockdown import access_policy_target
+from cmk.plan import ChangePlan, PlannedWrite
 from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
-from cmk.resource_ids import same_id
-from cmk.retirement_checks import key_version_blockers, policy_blockers
-from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
-from flows.approval import request_approval
+from cmk.retirement_checks import (
+    DELETE_POLICY,
+    DELETE_ROLE_ASSIGNMENT,
+    DISABLE_VERSION,
+    REMOVE_ACCESS_POLICY,
+    RetirementFacts,
+    assess,
+    item_writes,
+    plan_retirement,
+)
+from cmk.retirements import Retirement
+from cmk.validation import Parameters
 from flows.endings import end_unapproved
-from flows.summaries import approvals_section
+from flows.gates import approve_once
+from flows.summaries import approvals_section, findings_section
 from tasks.context import Services, connect, state_dir
-from tasks.environments import read_environments
-from tasks.onboarding import CRYPTO_SERVICE_ENCRYPTION_USER
 from tasks.reports import publish_journal, publish_summary
+from tasks.retirement import (
+    delete_enterprise_policy,
+    delete_role_assignment,
+    disable_key_version,
+    read_retirement_facts,
+    read_retirement_registers,
+    remove_access_policy,
+)
 
 FLOW = "retire"
 
@@ -55,69 +68,72 @@ def retire(
         approval_settings: Name of the approval settings block.
     """
     logger = get_run_logger()
-    validate_change_id(change_id)
-    if rotation_change_id:
-        validate_change_id(rotation_change_id)
-    if not requested_by.strip():
-        raise ValueError("requested_by is empty: say who asks for this change (they cannot approve it).")
+    change_id, requested_by, rotation_change_id = check_parameters(
+        change_id, requested_by, rotation_change_id
+    )
     services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
-    now = grace.utc_now()
-    keys = [
-        r
-        for r in RetirementRegister(state_dir() / RETIREMENTS_FILE).entries()
-        if not rotation_change_id or r.change_id == rotation_change_id
-    ]
-    policies = [
-        p
-        for p in PolicyRetirementRegister(state_dir() / POLICY_RETIREMENTS_FILE).entries()
-        if not p.retired and (not rotation_change_id or p.change_id == rotation_change_id)
-    ]
+
+    # Read
+    keys, policies = read_retirement_registers(rotation_change_id)
     if not keys and not policies:
         raise ValueError(
             "Nothing is recorded for retirement"
             + (f" by rotation {rotation_change_id}" if rotation_change_id else "")
             + f" under {state_dir()}: run a rotation first, or check CMK_STATE_DIR."
         )
-    items = assess(services, keys, policies, now)
+    now = grace.utc_now()
+    facts = read_retirement_facts(services, keys, policies)
+
+    # Plan
+    items = assess(facts, keys, policies, now)
+    plan = plan_retirement(change_id, requested_by, items, facts)
     ready = [i for i in items if i["status"] == "ready"]
     refused = [i for i in items if i["status"] == "refused"]
-    table = items_table(items)
     header = f"Checked at {now.isoformat(timespec='seconds')}: {len(ready)} ready, {len(refused)} refused."
+    plan_md = plan_markdown(plan, header)
     if dry_run or not ready:
         verdict = "Dry run: nothing was changed." if dry_run else "**Refused**: nothing may be retired yet."
-        publish_summary(FLOW, change_id, f"# Retirement {change_id}: plan\n\n{verdict} {header}\n\n{table}")
-        if not ready and refused and not dry_run:
+        publish_summary(FLOW, change_id, f"# Retirement {change_id}: plan\n\n{verdict}\n\n{plan_md}")
+        if refused and not ready and not dry_run:
             return Failed(message="Refused: " + " | ".join(f"{i['item']}: {i['reasons']}" for i in refused))
-        return {"change_id": change_id, "dry_run": dry_run, "items": items}
+        return {
+            "change_id": change_id,
+            "dry_run": dry_run,
+            "items": items,
+            "writes": [w.line() for w in plan.pending],
+        }
 
-    outcome = request_approval(
+    # Approve
+    outcome = approve_once(
+        services,
         change_id=change_id,
         requested_by=requested_by,
-        settings=ApprovalSettings.load(approval_settings),
-        journal=services.journal,
+        approval_settings=approval_settings,
+        description=f"## Approve retiring {len(ready)} item(s)\n\n{plan_md}",
         gate=f"{FLOW}-old-keys",
-        description_markdown=f"## Approve retiring {len(ready)} item(s)\n\n{header}\n\n{table}",
     )
     if not outcome.approved:
         return end_unapproved(
             services, FLOW, change_id, f"Retirement {change_id}", outcome, "Nothing was retired."
         )
 
-    # Re-assess right before changing anything: an environment may have moved back meanwhile.
-    fresh = {i["item"]: i for i in assess(services, keys, policies, grace.utc_now())}
+    # Apply: re-assess right before changing anything (an environment may have moved back meanwhile).
+    fresh_facts = read_retirement_facts(services, keys, policies)
+    fresh = {i["item"]: i for i in assess(fresh_facts, keys, policies, grace.utc_now())}
     for item in ready:
         again = fresh[item["item"]]
         if again["status"] != "ready":
-            item.update(status="refused", reasons=again["reasons"])
+            item.update(status=again["status"], reasons=again["reasons"])
             continue
-        retire_item(services, item, change_id, requested_by)
+        retire_item(services, plan, item, facts, requested_by)
         item["status"] = "retired"
-    table = items_table(items)
+
+    # Report
     publish_summary(
         FLOW,
         change_id,
-        f"# Retirement {change_id}\n\n{header}\n\n{table}\n\n## Approvals\n"
-        f"{approvals_section(outcome.approvals, outcome.refusals)}\n",
+        f"# Retirement {change_id}\n\n{header}\n\n{items_table(items)}\n\n## Approvals\n"
+        f"{approvals_section(outcome.approvals, outcome.refusals)}\n\n## Plan\n{plan.writes_markdown()}\n",
     )
     publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
     logger.info("Retirement %s: %s", change_id, ", ".join(f"{i['item']} {i['status']}" for i in items))
@@ -132,68 +148,16 @@ def retire(
     return report
 
 
-def assess(
-    services: Services, keys: list[Retirement], policies: list[PolicyRetirement], now: Any
-) -> list[dict[str, Any]]:
-    """Each recorded item with its status (ready, refused, already-retired) and the reasons."""
-    items: list[dict[str, Any]] = []
-    all_policies = services.arm.list_policies() if keys else []
-    vault_uris: dict[str, str] = {}
-
-    def vault_uri(policy: PolicyInfo) -> str:
-        vault_id = (policy.vault_id or "").lower()
-        if vault_id and vault_id not in vault_uris:
-            try:
-                vault_uris[vault_id] = services.keyvault.get_vault(vault_id).uri.lower()
-            except NotFoundError:
-                vault_uris[vault_id] = ""
-        return vault_uris.get(vault_id, "")
-
-    for r in keys:
-        label = f"key {r.key_name} version {r.version}"
-        try:
-            version = services.keyvault.get_key(r.vault_uri, r.key_name, r.version)
-            latest = services.keyvault.get_key(r.vault_uri, r.key_name).version
-        except NotFoundError:
-            items.append(
-                _item("key-version", label, r.retire_after, "already-retired", ["the key is gone"], r)
-            )
-            continue
-        if not version.enabled:
-            items.append(
-                _item("key-version", label, r.retire_after, "already-retired", ["already disabled"], r)
-            )
-            continue
-        pinning = [
-            p.name
-            for p in all_policies
-            if (p.key_version or "").lower() == r.version.lower()
-            and (p.key_name or "").lower() == r.key_name.lower()
-            and vault_uri(p) == r.vault_uri.lower()
-        ]
-        reasons = key_version_blockers(
-            r.version, r.retire_after, now, latest_version=latest, pinning_policies=pinning
-        )
-        items.append(
-            _item("key-version", label, r.retire_after, "refused" if reasons else "ready", reasons, r)
-        )
-    envs = read_environments(services) if policies else []
-    for p in policies:
-        label = f"policy {p.policy_id.rsplit('/', 1)[-1]}"
-        reasons = policy_blockers(p, now, envs)
-        items.append(_item("policy", label, p.retire_after, "refused" if reasons else "ready", reasons, p))
-    return items
-
-
-def _item(kind: str, label: str, until: Any, status: str, reasons: list[str], source: Any) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "item": label,
-        "retire_after": until.isoformat(timespec="seconds"),
-        "status": status,
-        "reasons": "; ".join(reasons),
-        "source": source,
-    }
+def check_parameters(change_id: str, requested_by: str, rotation_change_id: str) -> tuple[str, str, str]:
+    """Refuse bad parameters before any request; the cleaned values."""
+    p = Parameters()
+    change_id = p.change_id(change_id)
+    requested_by = p.requester(requested_by)
+    rotation = (rotation_change_id or "").strip()
+    if rotation:
+        p.change_id(rotation, "rotation_change_id")
+    p.done()
+    return change_id, requested_by, rotation
 
 
 def items_table(items: list[dict[str, Any]]) -> str:
@@ -206,36 +170,42 @@ def items_table(items: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def retire_item(services: Services, item: dict[str, Any], change_id: str, requested_by: str) -> None:
-    """Disable the key version, or delete the old policy and remove its and the transition key access."""
-    logger = get_run_logger()
-    source = item["source"]
-    if isinstance(source, Retirement):
-        services.keyvault.set_key_version_enabled(source.vault_uri, source.key_name, source.version, False)
-        logger.info("Disabled %s.", item["item"])
-        return
-    entry: PolicyRetirement = source
-    deleted = services.arm.delete_enterprise_policy(entry.policy_id)
-    remove_key_access(services, entry.vault_id, entry.principal_id)
-    if not same_id(entry.new_vault_id, entry.vault_id):
-        remove_key_access(services, entry.vault_id, entry.new_principal_id)
-    PolicyRetirementRegister(state_dir() / POLICY_RETIREMENTS_FILE).mark_retired(
-        entry.policy_id, by=requested_by, change_id=change_id, at=grace.utc_now()
+def plan_markdown(plan: ChangePlan, header: str) -> str:
+    """What this retirement checked and will write, for the approver and the dry-run report."""
+    return (
+        f"**Change** `{plan.change_id}` requested by **{plan.requested_by}**\n\n{header}\n\n"
+        f"{items_table(plan.rows)}\n\n### Writes\n{plan.writes_markdown()}\n\n"
+        f"### Preflight\n{findings_section(plan.findings)}\n"
     )
-    logger.info("Retired %s (%s).", item["item"], "deleted" if deleted else "was already deleted")
 
 
-def remove_key_access(services: Services, vault_id: str, principal_id: str) -> None:
-    """Remove a principal's key access on a vault: its access-policy entry, or its key role at vault scope."""
-    if not principal_id:
-        return
-    vault = services.keyvault.get_vault(vault_id)
-    if not vault.rbac:
-        services.keyvault.remove_access_policy(vault_id, principal_id)
-        return
-    from cmk.roles import role_guid
+def retire_item(
+    services: Services, plan: ChangePlan, item: dict[str, Any], facts: RetirementFacts, requested_by: str
+) -> None:
+    """Make the planned writes of one item (each checked against the plan), then record a retired policy."""
+    source = item["source"]
+    for write in item_writes(item, facts):
+        if not write.in_place:
+            plan.require(write.action, write.target)
+            apply_write(services, write, source)
+    if isinstance(source, PolicyRetirement):
+        PolicyRetirementRegister(state_dir() / POLICY_RETIREMENTS_FILE).mark_retired(
+            source.policy_id, by=requested_by, change_id=plan.change_id, at=grace.utc_now()
+        )
+    get_run_logger().info("Retired %s.", item["item"])
 
-    wanted = role_guid(CRYPTO_SERVICE_ENCRYPTION_USER)
-    for assignment in services.arm.list_role_assignments(vault_id, principal_id):
-        if assignment.role_guid == wanted and same_id(assignment.scope, vault_id):
-            services.arm.delete_role_assignment(assignment.id)
+
+def apply_write(services: Services, write: PlannedWrite, source: Retirement | PolicyRetirement) -> None:
+    """One planned write, by its action."""
+    if write.action == DISABLE_VERSION and isinstance(source, Retirement):
+        disable_key_version(services, source.vault_uri, source.key_name, source.version)
+    elif write.action == DELETE_POLICY:
+        delete_enterprise_policy(services, write.target)
+    elif write.action == REMOVE_ACCESS_POLICY and isinstance(source, PolicyRetirement):
+        principal = write.target.rsplit("/accessPolicies/", 1)[1]
+        assert write.target == access_policy_target(source.vault_id, principal)
+        remove_access_policy(services, source.vault_id, principal)
+    elif write.action == DELETE_ROLE_ASSIGNMENT:
+        delete_role_assignment(services, write.target)
+    else:
+        raise ValueError(f"retire cannot make a {write.action!r} write on {write.target}")

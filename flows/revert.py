@@ -7,17 +7,19 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.checkpoints import validate_change_id
 from cmk.migration import (
     REVERT_KEEP_KEY_DAYS,
     environments_of,
+    plan_revert,
+    planned_environments,
     policy_health_findings,
     revert_findings,
     until,
 )
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.preflight import Finding, find_requested, sort_findings
-from cmk.resource_ids import parse_policy_id
+from cmk.plan import ChangePlan
+from cmk.preflight import Finding, find_requested
+from cmk.validation import Parameters
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import merge_plan, plan_row, run_waves
 from flows.gates import approve_once
@@ -63,11 +65,21 @@ def revert(
         approval_settings: Name of the approval settings block.
     """
     logger = get_run_logger()
-    validate_inputs(
-        change_id, requested_by, environments, policy_id, concurrency, canary_size, failure_threshold
+    requested_ids, notes = check_parameters(
+        change_id,
+        requested_by,
+        environments,
+        policy_id,
+        concurrency,
+        canary_size,
+        failure_threshold,
+        operation_timeout_seconds,
     )
+    change_id, requested_by, policy_id = change_id.strip(), requested_by.strip(), policy_id.strip()
     services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
     started = datetime.now(UTC)
+
+    # Read
     recorded = services.checkpoints.step("plan")
     envs = read_environments(services)
     policy = read_policy(services, policy_id) if policy_id else None
@@ -82,28 +94,29 @@ def revert(
                 "Check the policy id.",
             )
         )
-    requested = recorded["environments"] if recorded else environments or []
+    requested = recorded["environments"] if recorded else requested_ids
     resuming = set(services.checkpoints.environments()) if recorded else set()
     targets, env_findings = choose_targets(envs, requested, policy, resuming)
     findings += env_findings
     policies = current_policies(services, targets, policy, recorded["policies"] if recorded else [])
     for current in policies.values():
         findings += policy_health_findings(current)
-    findings = sort_findings(findings)
-    plan_rows = [plan_row(e) for e in targets]
-    blocking = [f for f in findings if f.severity == "blocking"]
+
+    # Plan
+    plan = plan_revert(change_id, requested_by, [plan_row(e) for e in targets], findings, notes)
+    plan_rows = plan.rows
     keep_until = (services.checkpoints.step("keep_until") or {}).get("date") or until(
         started, REVERT_KEEP_KEY_DAYS
     )
-    plan_md = plan_markdown(change_id, requested_by, plan_rows, policies, findings, keep_until)
-    if blocking or dry_run or not plan_rows:
+    plan_md = plan_markdown(plan, policies, keep_until)
+    if plan.blocking or dry_run or not plan_rows:
         return stop_before_change(
             FLOW,
             change_id,
             f"Revert {change_id}",
             plan_md,
             plan_rows,
-            blocking,
+            plan.blocking,
             dry_run=dry_run,
             nothing_to_do="Nothing to revert: no environment uses a customer-managed key.",
         )
@@ -116,6 +129,7 @@ def revert(
             },
         )
 
+    # Approve
     outcome = approve_once(
         services,
         change_id=change_id,
@@ -129,13 +143,14 @@ def revert(
             services, FLOW, change_id, f"Revert {change_id}", outcome, "No environment was unlinked."
         )
 
+    # Apply, verify, report
     anchor = policy or next(iter(policies.values()))
     progress = Progress(
         len(plan_rows), f"Reverting {len(plan_rows)} environment(s) to the Microsoft-managed key"
     )
     result = run_waves(
         services,
-        [r["environment_id"] for r in plan_rows],
+        planned_environments(plan, "unlink"),
         "unlink",
         anchor,
         concurrency=concurrency,
@@ -166,29 +181,29 @@ def revert(
     return finish(rows, result.halted, report)
 
 
-def validate_inputs(
+def check_parameters(
     change_id: str,
     requested_by: str,
-    environments: list[str] | None,
-    policy_id: str | None,
+    environments: tuple[str, ...],
+    policy_id: str,
     concurrency: int,
     canary_size: int,
     failure_threshold: int,
-) -> None:
-    """Refuse bad parameters before anything is read or changed."""
-    validate_change_id(change_id)
-    if not requested_by.strip():
-        raise ValueError("requested_by is empty: say who asks for this change (they cannot approve it).")
-    if not environments and not policy_id:
-        raise ValueError(
-            "Give environments to revert, or policy_id to revert every environment of that policy."
-        )
-    if policy_id:
-        parse_policy_id(policy_id)
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}; got {concurrency}.")
-    if canary_size < 0 or failure_threshold < 0:
-        raise ValueError("canary_size and failure_threshold must be 0 or more.")
+    operation_timeout_seconds: int,
+) -> tuple[list[str], list[str]]:
+    """Refuse bad parameters before any request; the environment ids (duplicates removed) and the notes."""
+    p = Parameters()
+    p.change_id(change_id)
+    p.requester(requested_by)
+    if not environments and not (policy_id or "").strip():
+        p.refuse("Give environments to revert, or policy_id to revert every environment of that policy.")
+    if (policy_id or "").strip():
+        p.policy_id(policy_id)
+    env_ids = p.environment_ids(environments)
+    p.waves(concurrency, canary_size, failure_threshold, MAX_CONCURRENCY)
+    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=7 * 86400)
+    p.done()
+    return env_ids, p.notes
 
 
 def choose_targets(
@@ -257,21 +272,14 @@ def keep_section(policies: dict[str, PolicyInfo], keep_until: str) -> str:
     )
 
 
-def plan_markdown(
-    change_id: str,
-    requested_by: str,
-    rows: list[dict[str, Any]],
-    policies: dict[str, PolicyInfo],
-    findings: list[Finding],
-    keep_until: str,
-) -> str:
+def plan_markdown(plan: ChangePlan, policies: dict[str, PolicyInfo], keep_until: str) -> str:
     """What this revert will change, for the approver and the dry-run report."""
     return (
-        f"**Change** `{change_id}` requested by **{requested_by}**\n\n"
-        f"- Environments to move to the Microsoft-managed key: **{len(rows)}**\n"
+        f"**Change** `{plan.change_id}` requested by **{plan.requested_by}**\n\n{plan.notes_markdown()}\n"
+        f"- Environments to move to the Microsoft-managed key: **{len(plan.rows)}**\n"
         "- Each environment is disabled while it is unlinked.\n\n"
-        f"{keep_section(policies, keep_until)}\n\n### Environments\n{environment_list(rows)}\n\n"
-        f"### Preflight\n{findings_section(findings)}\n"
+        f"{keep_section(policies, keep_until)}\n\n### Environments\n{environment_list(plan.rows)}\n\n"
+        f"### Writes\n{plan.writes_markdown()}\n\n### Preflight\n{findings_section(plan.findings)}\n"
     )
 
 

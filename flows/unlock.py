@@ -7,18 +7,29 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from blocks import DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.checkpoints import validate_change_id
+from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk.errors import CmkError
-from cmk.lockdown import Grant, linked_to, restore_targets
+from cmk.lockdown import (
+    ENABLE_ACTION,
+    RESTORE_ACTIONS,
+    Grant,
+    grants_from_journal,
+    linked_to,
+    plan_unlock,
+    restore_targets,
+)
 from cmk.models import PolicyInfo
-from cmk.resource_ids import parse_policy_id
+from cmk.plan import ChangePlan
+from cmk.validation import Parameters
+from flows.endings import end_unapproved, stop_before_change
+from flows.gates import approve_once
 from flows.lock import RESTORED, REVOKED
+from flows.lock_text import unhealthy_markdown, unlock_plan_markdown, unlock_summary_markdown
 from flows.summaries import counts_line
 from tasks.context import Services, connect
 from tasks.environments import read_environments
 from tasks.lock_reports import publish_outcome
-from tasks.lockdown import read_policy, restore_grant, wait_policy_health
+from tasks.lockdown import read_grants_in_place, read_policy, restore_grant, wait_policy_health
 from tasks.reenable import reenable_environment
 from tasks.reports import publish_journal, publish_summary
 
@@ -35,60 +46,115 @@ def unlock(
     grants: tuple[dict[str, Any], ...] = (),
     environments: tuple[str, ...] = (),
     concurrency: int = 4,
+    dry_run: bool = False,
     health_timeout_seconds: int = 900,
     operation_timeout_seconds: int = 1800,
     azure_connection: str = DEFAULT_AZURE_BLOCK,
     powerplatform_connection: str = DEFAULT_POWERPLATFORM_BLOCK,
+    approval_settings: str = DEFAULT_APPROVAL_BLOCK,
 ) -> dict[str, Any]:
     """Bring a locked enterprise policy's environments back online: restore the original key access, then re-enable.
 
     Args:
         change_id: Your change number for this unlock (not the lock's); re-running with it resumes safely.
-        requested_by: Who asks for this unlock.
+        requested_by: Who asks for this unlock; they cannot approve it themselves.
         lock_change_id: Change id of the lock to undo; the access it removed is read back from the audit journal.
         policy_id: ARM id of the locked policy; needed only when grants are given explicitly.
         grants: The access to restore, when no lock journal exists (same fields as the lock journal's entries).
         environments: Environment ids to re-enable; empty = every environment the lock took offline.
         concurrency: How many environments are re-enabled at the same time.
+        dry_run: Only show what would be restored and re-enabled; change nothing.
         health_timeout_seconds: How long to wait for the policy to report Healthy after access is restored.
         operation_timeout_seconds: How long to wait for one environment's re-enable.
         azure_connection: Name of the Azure administrator connection block.
         powerplatform_connection: Name of the Power Platform administrator connection block.
+        approval_settings: Name of the approval settings block.
     """
     logger = get_run_logger()
-    validate_inputs(change_id, requested_by, lock_change_id, policy_id, grants, concurrency)
+    targets_given, notes = check_parameters(
+        change_id,
+        requested_by,
+        lock_change_id,
+        policy_id,
+        grants,
+        environments,
+        concurrency,
+        health_timeout_seconds,
+        operation_timeout_seconds,
+    )
+    change_id, requested_by, lock_change_id = change_id.strip(), requested_by.strip(), lock_change_id.strip()
     services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
-    restore, policy_id, blast = what_to_restore(services, lock_change_id, policy_id, grants)
+
+    # Read
+    restore, policy_id, blast = what_to_restore(services, lock_change_id, policy_id.strip(), list(grants))
     policy = read_policy(services, policy_id)
-    if policy is None:
-        return Failed(
-            message=f"Enterprise policy {policy_id} does not exist or cannot be read. Nothing was changed."
+    present = read_grants_in_place(services, restore) if policy is not None else [False] * len(restore)
+    envs = read_environments(services)
+    targets = targets_given or (restore_targets(blast, envs, policy) if policy is not None else [])
+
+    # Plan
+    plan = plan_unlock(
+        change_id,
+        requested_by,
+        policy,
+        policy_id,
+        restore,
+        present,
+        envs,
+        targets,
+        explicit=bool(targets_given),
+        notes=notes,
+    )
+    source = f"the journal of lock `{lock_change_id}`" if lock_change_id else "the grants given"
+    plan_md = unlock_plan_markdown(plan, policy.name if policy else policy_id, source)
+    if plan.blocking or dry_run:
+        return stop_before_change(
+            FLOW,
+            change_id,
+            f"Unlock {change_id}",
+            plan_md,
+            plan.rows,
+            plan.blocking,
+            dry_run=dry_run,
+            extra={"writes": [w.line() for w in plan.pending], "restore": [g.to_dict() for g in restore]},
         )
-    foreign = [
-        g
-        for g in restore
-        if g.method != "disable_key" and g.principal_id.lower() != (policy.principal_id or "").lower()
-    ]
-    if foreign:
-        return Failed(
-            message="Refusing to restore access for another identity than the policy's "
-            f"({policy.principal_id}): {'; '.join(g.describe() for g in foreign)}. Nothing was changed."
+    assert policy is not None
+
+    # Approve
+    outcome = approve_once(
+        services,
+        change_id=change_id,
+        requested_by=requested_by,
+        approval_settings=approval_settings,
+        description=f"## Approve unlocking policy `{policy.name}`: {len(plan.pending)} write(s)\n\n{plan_md}",
+        gate=f"{FLOW}-restore",
+    )
+    if not outcome.approved:
+        return end_unapproved(
+            services,
+            FLOW,
+            change_id,
+            f"Unlock {change_id}",
+            outcome,
+            "No key access was restored and no environment was re-enabled.",
         )
 
-    restore_all(services, change_id, lock_change_id, policy, restore, requested_by)
+    # Apply
+    restore_all(services, plan, lock_change_id, policy, restore, requested_by)
     try:
         policy = wait_policy_health(services, policy.id, "Healthy", health_timeout_seconds)
     except CmkError as exc:
         publish_summary(FLOW, change_id, unhealthy_markdown(change_id, policy.name, restore, str(exc)))
         return Failed(message=f"Access was restored but the policy is not Healthy: {exc}")
+    rows = reenable_all(services, plan, concurrency, operation_timeout_seconds)
 
-    envs = read_environments(services)
-    targets = [e.strip() for e in environments] if environments else restore_targets(blast, envs, policy)
-    rows = reenable_all(services, targets, concurrency, operation_timeout_seconds)
+    # Verify, report
     rows = verify_online(services, policy, rows)
     csv_path = publish_outcome(FLOW, change_id, rows)
     publish_summary(
-        FLOW, change_id, summary_markdown(change_id, lock_change_id, policy.name, restore, rows, csv_path)
+        FLOW,
+        change_id,
+        unlock_summary_markdown(change_id, source, policy.name, restore, rows, outcome, csv_path),
     )
     publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
     report = {
@@ -109,76 +175,75 @@ def unlock(
     return report
 
 
-def validate_inputs(
+def check_parameters(
     change_id: str,
     requested_by: str,
-    lock_change_id: str | None,
-    policy_id: str | None,
-    grants: list[dict[str, Any]] | None,
+    lock_change_id: str,
+    policy_id: str,
+    grants: tuple[dict[str, Any], ...],
+    environments: tuple[str, ...],
     concurrency: int,
-) -> None:
-    """Refuse bad parameters before anything is read or changed."""
-    validate_change_id(change_id)
-    if not requested_by.strip():
-        raise ValueError("requested_by is empty: say who asks for this unlock.")
-    if bool(lock_change_id) == bool(grants):
-        raise ValueError(
+    health_timeout_seconds: int,
+    operation_timeout_seconds: int,
+) -> tuple[list[str], list[str]]:
+    """Refuse bad parameters before any request; the environment ids (duplicates removed) and the notes."""
+    p = Parameters()
+    change_id = p.change_id(change_id)
+    p.requester(requested_by)
+    if bool((lock_change_id or "").strip()) == bool(grants):
+        p.refuse(
             "Give either lock_change_id (the access is read back from that lock's journal) or grants "
             "(with policy_id), not both and not neither."
         )
-    if lock_change_id:
-        validate_change_id(lock_change_id)
-        if lock_change_id == change_id:
-            raise ValueError("change_id must be a new change id for this unlock, not the lock's change id.")
-    if grants:
-        if not policy_id:
-            raise ValueError("policy_id is required when grants are given explicitly.")
-        for grant in grants:
+    if (lock_change_id or "").strip():
+        if p.change_id(lock_change_id, "lock_change_id") == change_id:
+            p.refuse("change_id must be a new change id for this unlock, not the lock's change id.")
+    if grants and not (policy_id or "").strip():
+        p.refuse("policy_id is required when grants are given explicitly.")
+    for grant in grants:
+        try:
             Grant.from_dict(grant)
-    if policy_id:
-        parse_policy_id(policy_id)
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}; got {concurrency}.")
+        except ValueError as exc:
+            p.refuse(f"grants: {exc}")
+    if (policy_id or "").strip():
+        p.policy_id(policy_id)
+    env_ids = p.environment_ids(environments)
+    p.between(concurrency, "concurrency", 1, MAX_CONCURRENCY)
+    p.positive(health_timeout_seconds, "health_timeout_seconds", maximum=7 * 86400)
+    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=7 * 86400)
+    p.done()
+    return env_ids, p.notes
 
 
 def what_to_restore(
-    services: Services, lock_change_id: str | None, policy_id: str | None, grants: list[dict[str, Any]] | None
+    services: Services, lock_change_id: str, policy_id: str, grants: list[dict[str, Any]]
 ) -> tuple[list[Grant], str, list[dict[str, Any]]]:
     """The grants to restore, the policy id and the lock's blast radius (from the lock's journal, or as given)."""
     if grants:
-        return [Grant.from_dict(g) for g in grants], policy_id or "", []
+        return [Grant.from_dict(g) for g in grants], policy_id, []
     entries = services.journal.entries(change_id=lock_change_id, action=REVOKED)
-    if not entries:
-        raise ValueError(
-            f"The audit journal has no revoked access for lock change {lock_change_id}: check the change id, or "
-            "pass the access to restore as grants with policy_id."
-        )
-    recorded_policy = entries[0]["target"]
-    if policy_id and policy_id.lower() != recorded_policy.lower():
-        raise ValueError(f"Lock {lock_change_id} locked {recorded_policy}, not {policy_id}.")
-    restore = []
-    for entry in entries:
-        grant = Grant.from_dict(entry["before"])
-        if grant not in restore:
-            restore.append(grant)
-    blast = [{"environment_id": e} for e in (entries[0].get("detail") or {}).get("blast_radius", [])]
-    return restore, recorded_policy, blast
+    return grants_from_journal(entries, lock_change_id, policy_id)
 
 
 def restore_all(
     services: Services,
-    change_id: str,
+    plan: ChangePlan,
     lock_change_id: str | None,
     policy: PolicyInfo,
     grants: list[Grant],
     requested_by: str,
 ) -> None:
     """Restore each grant once and journal it, for whom (which also marks the lock as undone)."""
+    change_id = plan.change_id
     if services.checkpoints.step("restore"):
         get_run_logger().info("Key access of change %s was restored in an earlier run; not again.", change_id)
         return
+    in_place = {w.target.lower() for w in plan.writes if w.in_place}
     for grant in grants:
-        changed = restore_grant(services, grant)
+        changed = False
+        if grant.target.lower() not in in_place:
+            plan.require(RESTORE_ACTIONS[grant.method], grant.target)
+            changed = restore_grant(services, grant)
         services.journal.record(
             actor=requested_by,
             action=RESTORED,
@@ -192,12 +257,17 @@ def restore_all(
 
 
 def reenable_all(
-    services: Services, env_ids: list[str], concurrency: int, timeout_seconds: float
+    services: Services, plan: ChangePlan, concurrency: int, timeout_seconds: float
 ) -> list[dict[str, Any]]:
-    """Re-enable environments with at most `concurrency` in flight; every environment gets a row."""
-    pending = list(dict.fromkeys(env_ids))
+    """Re-enable the planned environments with at most `concurrency` in flight; every environment gets a row."""
+    planned = {r["environment_id"].lower(): r for r in plan.rows}
+    rows: list[dict[str, Any]] = [
+        {**planned.get(w.target.lower(), {}), "environment_id": w.target, "status": "already-done"}
+        for w in plan.writes
+        if w.action == ENABLE_ACTION and w.in_place
+    ]
+    pending = [w.target for w in plan.pending if w.action == ENABLE_ACTION]
     active: dict[PrefectFuture[dict[str, Any]], str] = {}
-    rows: list[dict[str, Any]] = []
     while pending or active:
         while pending and len(active) < concurrency:
             env_id = pending.pop(0)
@@ -218,7 +288,7 @@ def verify_online(services: Services, policy: PolicyInfo, rows: list[dict[str, A
 
     That is this policy, or (when the lock disabled a shared key) another policy using the same key.
     """
-    current = {e.id.lower(): e for e in services.powerplatform.list_environments()}
+    current = {e.id.lower(): e for e in read_environments(services)}
     out = []
     for row in rows:
         env = current.get(row["environment_id"].lower())
@@ -241,38 +311,3 @@ def verify_online(services: Services, policy: PolicyInfo, rows: list[dict[str, A
             }
         )
     return out
-
-
-def unhealthy_markdown(change_id: str, policy_name: str, grants: list[Grant], error: str) -> str:
-    """The report when access was restored but the policy did not turn Healthy."""
-    restored = "\n".join(f"- {g.describe()}" for g in grants)
-    return (
-        f"# Unlock {change_id}: policy `{policy_name}` is not Healthy\n\nRestored:\n{restored}\n\n{error}\n\n"
-        "No environment was re-enabled. Check the key (enabled, not expired) and the vault's network rules, then "
-        "run unlock again with the same change id.\n"
-    )
-
-
-def summary_markdown(
-    change_id: str,
-    lock_change_id: str | None,
-    policy_name: str,
-    grants: list[Grant],
-    rows: list[dict[str, Any]],
-    csv_path: Any,
-) -> str:
-    """The final report."""
-    restored = "\n".join(f"- {g.describe()}" for g in grants)
-    failed = [r for r in rows if r["status"] == "failed"]
-    source = f"the journal of lock `{lock_change_id}`" if lock_change_id else "the grants given"
-    return (
-        f"# Unlock {change_id}: policy `{policy_name}`\n\n- Access restored from {source}:\n{restored}\n"
-        f"- Policy health: Healthy\n- Environments: {counts_line(rows)}\n- CSV: `{csv_path}`\n\n"
-        + (
-            "Verified: every environment is Enabled and still linked to the policy.\n"
-            if not failed
-            else "**Not back online**:\n"
-            + "\n".join(f"- `{r['environment_id']}`: {r.get('error', '')}" for r in failed)
-            + f"\n\nFix the cause and run unlock again with change id `{change_id}`.\n"
-        )
-    )

@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cmk.errors import NotFoundError, OperationTimeoutError
-from cmk.lockdown import Grant, shares_key
+from cmk.lockdown import Grant, grant_present, shares_key
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
 from tasks.context import Services
 from tasks.retry import retry_transient
@@ -57,7 +57,35 @@ def read_key_role_assignments(
     return services.arm.list_role_assignments(vault.id, policy.principal_id)
 
 
-@task(name="revoke-grant", **_OPTS)
+@task(name="read-grants-in-place", **_OPTS)
+def read_grants_in_place(services: Services, grants: list[Grant]) -> list[bool]:
+    """For each grant, whether the access it describes exists now (reads only)."""
+    vaults: dict[str, VaultInfo | None] = {}
+    present = []
+    for grant in grants:
+        vault_id = grant.vault_id.lower()
+        if vault_id not in vaults:
+            try:
+                vaults[vault_id] = services.keyvault.get_vault(grant.vault_id)
+            except NotFoundError:
+                vaults[vault_id] = None
+        assignments = (
+            services.arm.list_role_assignments(grant.scope, grant.principal_id)
+            if grant.method == "role_assignment"
+            else []
+        )
+        key = None
+        if grant.method == "disable_key":
+            try:
+                key = services.keyvault.get_key(grant.vault_uri, grant.key_name, grant.key_version)
+            except NotFoundError:
+                key = None
+        present.append(grant_present(grant, vaults[vault_id], assignments, key))
+    return present
+
+
+# Writes are not retried: a transient failure ends the task and a re-run with the same change id resumes.
+@task(name="revoke-grant", cache_policy=NO_CACHE)
 def revoke_grant(services: Services, grant: Grant) -> bool:
     """Remove one piece of the policy identity's key access; False when it was already gone (no write)."""
     logger = get_run_logger()
@@ -74,7 +102,7 @@ def revoke_grant(services: Services, grant: Grant) -> bool:
     return changed
 
 
-@task(name="restore-grant", **_OPTS)
+@task(name="restore-grant", cache_policy=NO_CACHE)
 def restore_grant(services: Services, grant: Grant) -> bool:
     """Put back one piece of key access exactly as lock removed it; False when it was already there (no write)."""
     logger = get_run_logger()

@@ -1,11 +1,13 @@
-"""Onboarding steps: provider, key, policy, grants and the check that the policy identity can use the key."""
+"""Onboarding tasks: read what exists (GET only), then the writes: provider, key, policy and grants."""
 
 from __future__ import annotations
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cmk.models import KeyInfo, PolicyInfo, VaultInfo
+from cmk.errors import NotFoundError
+from cmk.models import KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.resource_ids import policy_id
 from tasks.context import Services
 from tasks.retry import retry_transient
 
@@ -23,6 +25,57 @@ _RETRY = {
 def read_vault(services: Services, vault_id: str) -> VaultInfo:
     """The vault's protection settings and access model."""
     return services.keyvault.get_vault(vault_id)
+
+
+@task(name="find-vault", **_RETRY)
+def find_vault(services: Services, vault_id: str) -> VaultInfo | None:
+    """The vault, or None when it does not exist."""
+    try:
+        return services.keyvault.get_vault(vault_id)
+    except NotFoundError:
+        return None
+
+
+@task(name="find-key", **_RETRY)
+def find_key(services: Services, vault_uri: str, key_name: str) -> KeyInfo | None:
+    """The key's latest version, or None when the key does not exist."""
+    try:
+        return services.keyvault.get_key(vault_uri, key_name)
+    except NotFoundError:
+        return None
+
+
+@task(name="find-policy", **_RETRY)
+def find_policy(services: Services, resource_group: str, policy_name: str) -> tuple[str, PolicyInfo | None]:
+    """The ARM id the policy has (or will have) in the connection's subscription, and the policy if it exists."""
+    target = policy_id(services.arm.settings.subscription_id, resource_group, policy_name)
+    return target, services.arm.find_policy(target)
+
+
+@task(name="read-provider-state", **_RETRY)
+def read_provider_state(services: Services, namespace: str = "Microsoft.PowerPlatform") -> str:
+    """The resource provider's registration state on the subscription (Registered, NotRegistered, ...)."""
+    return services.arm.provider_state(namespace)
+
+
+@task(name="read-key-access", **_RETRY)
+def read_key_access(
+    services: Services, vault: VaultInfo, policy: PolicyInfo | None
+) -> list[RoleAssignmentInfo]:
+    """The policy identity's role assignments on an RBAC vault (access-policy vaults carry theirs)."""
+    if policy is None or not policy.principal_id or not vault.rbac:
+        return []
+    return services.arm.list_role_assignments(vault.id, policy.principal_id)
+
+
+@task(name="read-reader-grants", **_RETRY)
+def read_reader_grants(
+    services: Services, policy: PolicyInfo | None, admin_object_id: str
+) -> list[RoleAssignmentInfo]:
+    """The admin's role assignments that apply to the policy."""
+    if policy is None or not admin_object_id:
+        return []
+    return services.arm.list_role_assignments(policy.id, admin_object_id)
 
 
 @task(name="register-provider", **_RETRY)

@@ -193,3 +193,18 @@ def test_cmk_error_carries_context() -> None:
     err = CmkError("Do this.", code="C", status=400, correlation_id="r", target="t")
     assert err.to_dict()["correlation_id"] == "r" and str(err).startswith("Do this. [code=C")
     assert datetime.now(UTC)  # keep the import honest
+
+
+def test_which_environments_use_a_policy() -> None:
+    from cmk.models import environments_using
+
+    sid = f.policy().system_id
+    linked = f.env(id="e1", cmk=f.link("Linked"))
+    linking = f.env(id="e2", cmk=f.link("Linking"))
+    other = f.env(
+        id="e3", cmk=f.link("Linked", system_id="/regions/europe/providers/x/enterprisePolicies/other")
+    )
+    microsoft = f.env(id="e4")
+    assert linked.uses_policy(sid.upper()) and linking.uses_policy(sid)
+    assert not other.uses_policy(sid) and not microsoft.uses_policy(sid) and not linked.uses_policy("")
+    assert [e.id for e in environments_using([linked, linking, other, microsoft], sid)] == ["e1", "e2"]

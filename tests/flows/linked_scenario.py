@@ -21,27 +21,33 @@ RG = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-cmk"
 EU_POLICY = f"{RG}/providers/Microsoft.PowerPlatform/enterprisePolicies/ep-cmk-eu"
 OTHER_POLICY = f"{RG}/providers/Microsoft.PowerPlatform/enterprisePolicies/ep-cmk-eu-other"
 US_POLICY = f"{RG}/providers/Microsoft.PowerPlatform/enterprisePolicies/ep-cmk-us"
+# A policy a rotation replaced long ago: no environment uses it; its key pp-old-key has an older version.
+RETIRED_POLICY = f"{RG}/providers/Microsoft.PowerPlatform/enterprisePolicies/ep-cmk-eu-old"
+DEMO_VAULT = f"{RG}/providers/Microsoft.KeyVault/vaults/kv-cmk-demo"
 RBAC_VAULT = f"{RG}/providers/Microsoft.KeyVault/vaults/kv-cmk-rbac"
 
 
-def _policy(name: str, location: str, vault: str, grant: str) -> dict[str, Any]:
+def _policy(name: str, location: str, vault: str, grant: str, key: str = "pp-cmk-key") -> dict[str, Any]:
     return {
         "name": name,
         "resource_group": "rg-cmk",
         "location": location,
         "vault": vault,
-        "key": "pp-cmk-key",
+        "key": key,
         "grant": grant,
         "reader_for": ["powerplatform-admin"],
     }
 
 
 def build_linked() -> dict[str, Any]:
-    """The demo tenant plus a key, three policies and linked environments (BYOK ones left as they are)."""
+    """The demo tenant plus keys, four policies and linked environments (BYOK ones left as they are)."""
     scenario = build_demo()
     scenario["name"] = "linked"
     scenario["providers"] = {"Microsoft.PowerPlatform": "Registered"}
-    scenario["vaults"][0]["keys"] = [{"name": "pp-cmk-key", "kty": "RSA", "size": 2048}]
+    scenario["vaults"][0]["keys"] = [
+        {"name": "pp-cmk-key", "kty": "RSA", "size": 2048},
+        {"name": "pp-old-key", "kty": "RSA", "size": 2048, "versions": 2},
+    ]
     rbac_vault = {
         **scenario["vaults"][0],
         "name": "kv-cmk-rbac",
@@ -57,6 +63,7 @@ def build_linked() -> dict[str, Any]:
         _policy("ep-cmk-eu", "europe", "kv-cmk-demo", "access_policy"),
         _policy("ep-cmk-eu-other", "europe", "kv-cmk-demo", "access_policy"),
         _policy("ep-cmk-us", "unitedstates", "kv-cmk-rbac", "rbac"),
+        _policy("ep-cmk-eu-old", "europe", "kv-cmk-demo", "access_policy", key="pp-old-key"),
     ]
     links = {
         **dict.fromkeys(EU_POLICY_ENVS, "ep-cmk-eu"),

@@ -49,6 +49,7 @@ def approve(name: str, typed: str = "ep-cmk-eu") -> dict[str, Any]:
 
 
 REJECT = {"approver": "erin", "decision": "reject", "comment": "stop: refused answers only"}
+APPROVE_UNLOCK = {"approver": "carol", "decision": "approve", "change_ticket": "CHG0100"}
 
 
 def journal(change_id: str) -> list[dict[str, Any]]:
@@ -193,6 +194,7 @@ def test_approved_lock_takes_exactly_the_policy_offline_and_unlock_brings_it_bac
     assert writes_since(linked, mark) == []
 
     unlock_args = {"change_id": "CHG-UNLOCK", "requested_by": "alice", "lock_change_id": "CHG-LOCK"}
+    approver("unlock", [APPROVE_UNLOCK])
     state = unlock(**unlock_args, return_state=True)
     assert state.is_completed(), state.message
     assert runtime(linked) == before
@@ -223,6 +225,7 @@ def test_lock_by_role_assignment_on_an_rbac_vault_and_unlock(linked: RunningSimu
     assert [g["method"] for g in state.result()["revoked"]] == ["role_assignment"]
     assert {e for e, r in runtime(linked).items() if r == "Disabled"} == set(US_POLICY_ENVS)
 
+    approver("unlock", [APPROVE_UNLOCK])
     state = unlock(
         change_id="CHG-UNLOCK-US", requested_by="alice", lock_change_id="CHG-LOCK-US", return_state=True
     )
@@ -270,6 +273,7 @@ def test_lock_by_disabling_a_shared_key_takes_every_dependent_policy_offline_and
     assert demo_key_enabled(linked) is False
     assert policy_identity_entry(linked, "ep-cmk-eu-other") is not None  # access itself was not touched
 
+    approver("unlock", [APPROVE_UNLOCK])
     state = unlock(
         change_id="CHG-UNLOCK-KEY", requested_by="alice", lock_change_id="CHG-LOCK-KEY", return_state=True
     )

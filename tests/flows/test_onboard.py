@@ -151,6 +151,15 @@ def test_one_failing_environment_does_not_stop_the_others(flow_env: RunningSimul
     assert {e for e, r in rows.items() if r["status"] == "succeeded"} == set(EUROPE_ELIGIBLE) - {failing}
 
 
+def in_flight(checkpoint: Path) -> int:
+    """How many environments a change's checkpoint records as in flight (0 while it does not exist)."""
+    try:
+        data = json.loads(checkpoint.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+    return sum(1 for e in data.get("environments", {}).values() if e.get("status") == "in-flight")
+
+
 def test_rerun_after_a_killed_process_finishes_without_a_second_link_post(
     flow_env: RunningSimulator, approver: Any, tmp_path: Path
 ) -> None:
@@ -161,24 +170,32 @@ def test_rerun_after_a_killed_process_finishes_without_a_second_link_post(
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PYTHONPATH": os.getcwd(), "PREFECT_API_URL": PREFECT_API_URL.value()}
+    path = Path(os.environ["CMK_STATE_DIR"]) / "changes" / "CHG-CRASH.json"
     child = subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True)
     try:
         approver("onboard", [APPROVE])
         deadline = time.monotonic() + 120
-        while sum(link_posts(flow_env).values()) < len(EUROPE_ELIGIBLE):
+        # Kill once every link was posted AND its handle checkpointed (the POST is logged a moment earlier).
+        while min(sum(link_posts(flow_env).values()), in_flight(path)) < len(EUROPE_ELIGIBLE):
             assert child.poll() is None, "the flow process ended before its links were in flight"
             assert time.monotonic() < deadline, "links were not posted in time"
             time.sleep(0.3)
     finally:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-    checkpoint = json.loads((Path(os.environ["CMK_STATE_DIR"]) / "changes" / "CHG-CRASH.json").read_text())
+    checkpoint = json.loads(path.read_text())
     assert all(e["status"] == "in-flight" for e in checkpoint["environments"].values())
 
     flow_env.control.advance(601)
+    mark = flow_env.control.last_seq()
     state = onboard(**args, return_state=True)  # approved in the first run: not asked again
     assert state.is_completed(), state.message
     assert link_posts(flow_env) == {env_id: 1 for env_id in EUROPE_ELIGIBLE}
+    # The re-run applied the recorded plan: provider, key, policy and grants were done, links only polled.
+    assert writes_since(flow_env, mark) == []
+    made = [r["operation"] for r in writes_since(flow_env, 0)]
+    for op in ("register_provider", "create_key", "put_deployment", "update_vault_access_policy"):
+        assert sum(1 for m in made if m.endswith(op)) == 1, (op, made)
     assert all(v["encryption"] == "cmk" for k, v in env_state(flow_env).items() if k in EUROPE_ELIGIBLE)
 
 
@@ -195,6 +212,6 @@ def test_unanswered_approval_expires_and_changes_nothing(flow_env: RunningSimula
     assert state.is_failed()  # the server fails a timed-out pause itself, with its own message
     assert link_posts(flow_env) == {}
     summary = artifacts_of(state.state_details.flow_run_id)["onboard-summary"].data
-    assert "expired" in summary and "No environment was linked" in summary
+    assert "expired" in summary and "Nothing was changed" in summary
     journal = Path(os.environ["CMK_STATE_DIR"]) / "journal.jsonl"
     assert '"approval.expired"' in journal.read_text()
