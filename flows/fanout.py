@@ -31,6 +31,9 @@ class FanOutResult:
         return sum(1 for r in self.rows if r.get("status") == "failed")
 
 
+AFTER_KEYS = ("policy_after", "key_managed_by_after")
+
+
 def _row_from_future(future: PrefectFuture[dict[str, Any]], env_id: str) -> dict[str, Any]:
     """The task's row, or a failed row carrying the exception: no failure is dropped."""
     try:
@@ -136,7 +139,10 @@ def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> dict[st
 
 
 def merge_plan(plan_rows: list[dict[str, Any]], result_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Result rows completed with the planned facts (name, geo, SKU) where the task did not set them."""
+    """Result rows completed with the planned facts (name, geo, SKU) where the task did not set them.
+
+    The read-back after-state is kept even when empty: no policy after an unlink is a fact, not a gap.
+    """
     planned = {r["environment_id"].lower(): r for r in plan_rows}
     merged = []
     for row in result_rows:
@@ -144,7 +150,7 @@ def merge_plan(plan_rows: list[dict[str, Any]], result_rows: list[dict[str, Any]
         merged.append(
             {
                 **{k: base.get(k, "") for k in ("name", "geo", "sku", "key_managed_by_before")},
-                **{k: v for k, v in row.items() if v not in (None, "")},
+                **{k: v for k, v in row.items() if v not in (None, "") or k in AFTER_KEYS},
             }
         )
     return merged
