@@ -10,10 +10,10 @@ from prefect import get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.moves import environment_facts
-from cmk.planning import plan_waves, threshold_crossed
+from cmk.moves import FailureBudget, after_facts, environment_facts, must_finish
+from cmk.planning import plan_waves
 from tasks.context import Services
-from tasks.environments import move_environment
+from tasks.environments import move_one_environment, read_environments
 from tasks.reports import Progress
 
 
@@ -29,6 +29,9 @@ class FanOutResult:
     def failures(self) -> int:
         """How many environments failed."""
         return sum(1 for r in self.rows if r.get("status") == "failed")
+
+
+AFTER_KEYS = ("policy_after", "key_managed_by_after")
 
 
 def _row_from_future(future: PrefectFuture[dict[str, Any]], env_id: str) -> dict[str, Any]:
@@ -52,59 +55,78 @@ def run_waves(
     progress: Progress | None = None,
     submit: Callable[[str], PrefectFuture[dict[str, Any]]] | None = None,
 ) -> FanOutResult:
-    """Move environments wave by wave with at most `concurrency` in flight.
+    """Move environments wave by wave, a task each, with at most `concurrency` in flight.
 
-    `submit(env_id)` starts one environment's task and returns its future (default: move_environment for
-    `action` and `policy`); it lets other flows reuse the waves, the cap and the threshold with their own task.
+    Every task runs the one move engine (cmk.moves.EnvironmentMover) for its environment. `submit(env_id)`
+    starts one environment's task and returns its future (default: move_one_environment for `action`, to
+    `policy` when linking); it lets other flows reuse the waves, the cap and the threshold with their own
+    task.
     """
     logger = get_run_logger()
     plan = plan_waves(environment_ids, canary_size)
-    result = FanOutResult()
-    waves = [("canary", list(plan.canary)), ("main", list(plan.rest))]
-    for wave_name, wave in waves:
+    budget = FailureBudget(failure_threshold)
+    target = policy if action == "link" else None
+    rows: list[dict[str, Any]] = []
+
+    def startable(env_id: str) -> bool:
+        return not budget.halted or must_finish(services.checkpoints.environment(env_id))
+
+    for wave_name, wave in (("canary", list(plan.canary)), ("main", list(plan.rest))):
+        wave = [e for e in wave if startable(e)]
         if not wave:
             continue
-        if result.halted:
-            break
         logger.info("Wave '%s': %d environment(s), concurrency %d.", wave_name, len(wave), concurrency)
         pending = list(wave)
         active: dict[PrefectFuture[dict[str, Any]], str] = {}
         while pending or active:
-            while pending and len(active) < concurrency and not result.halted:
+            while pending and len(active) < concurrency:
                 env_id = pending.pop(0)
-                if submit is not None:
-                    future = submit(env_id)
-                else:
-                    future = move_environment.submit(
-                        services, env_id, action, policy, timeout_seconds=timeout_seconds
+                if not startable(env_id):
+                    continue  # reported not-started below
+                future = (
+                    submit(env_id)
+                    if submit is not None
+                    else move_one_environment.submit(
+                        services, env_id, action, target, timeout_seconds=timeout_seconds
                     )
+                )
                 active[future] = env_id
             if not active:
                 break
             finished = next(as_completed(list(active)))
-            env_id = active.pop(finished)
-            row = _row_from_future(finished, env_id)
-            result.rows.append(row)
+            row = _row_from_future(finished, active.pop(finished))
+            rows.append(row)
             if progress is not None:
                 progress.advance()
-            if threshold_crossed(result.failures, failure_threshold) and not result.halted:
-                result.halted = True
-                result.halt_reason = (
-                    f"{result.failures} failure(s) reached the threshold of {failure_threshold}; "
-                    "no new environment was started."
-                )
-                logger.error(result.halt_reason)
-        if wave_name == "canary" and result.failures and plan.rest and not result.halted:
-            result.halted = True
-            result.halt_reason = "the canary wave failed; the remaining environments were not started."
-            logger.error(result.halt_reason)
-    started = {r["environment_id"].lower() for r in result.rows}
-    for env_id in plan.all:
-        if env_id.lower() not in started:
-            result.rows.append(
-                {"environment_id": env_id, "status": "not-started", "error": result.halt_reason}
-            )
-    return result
+            if row.get("status") == "failed":
+                halted = budget.halted
+                budget.fail()
+                if budget.halted and not halted:
+                    logger.error(budget.reason)
+        if wave_name == "canary" and any(r.get("status") == "failed" for r in rows) and plan.rest:
+            if not budget.halted:
+                budget.halt("the canary wave failed; the remaining environments were not started.")
+                logger.error(budget.reason)
+    started = {r["environment_id"].lower() for r in rows}
+    rows += [
+        {"environment_id": e, "status": "not-started", "error": budget.reason}
+        for e in plan.all
+        if e.lower() not in started
+    ]
+    read_back(services, rows)
+    return FanOutResult(rows, budget.halted, budget.reason)
+
+
+def read_back(services: Services, rows: list[dict[str, Any]]) -> None:
+    """Rows no mover finished (not started, or its task crashed) get the after-state the service shows now."""
+    missing = [r for r in rows if "policy_after" not in r]
+    if not missing:
+        return
+    by_id = {e.id.lower(): e for e in read_environments(services)}
+    for row in missing:
+        env = by_id.get(row["environment_id"].lower())
+        if env is not None:
+            row.update(after_facts(env))
 
 
 def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> dict[str, Any]:
@@ -117,7 +139,10 @@ def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> dict[st
 
 
 def merge_plan(plan_rows: list[dict[str, Any]], result_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Result rows completed with the planned facts (name, geo, SKU) where the task did not set them."""
+    """Result rows completed with the planned facts (name, geo, SKU) where the task did not set them.
+
+    The read-back after-state is kept even when empty: no policy after an unlink is a fact, not a gap.
+    """
     planned = {r["environment_id"].lower(): r for r in plan_rows}
     merged = []
     for row in result_rows:
@@ -125,7 +150,7 @@ def merge_plan(plan_rows: list[dict[str, Any]], result_rows: list[dict[str, Any]
         merged.append(
             {
                 **{k: base.get(k, "") for k in ("name", "geo", "sku", "key_managed_by_before")},
-                **{k: v for k, v in row.items() if v not in (None, "")},
+                **{k: v for k, v in row.items() if v not in (None, "") or k in AFTER_KEYS},
             }
         )
     return merged

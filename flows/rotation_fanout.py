@@ -8,12 +8,12 @@ from typing import Any, Literal
 from prefect import get_run_logger
 
 from cmk.models import PolicyInfo
-from cmk.moves import FailureBudget, SwapMethod
+from cmk.moves import FailureBudget, SwapMethod, must_finish
 from cmk.planning import plan_waves
-from flows.fanout import run_waves
+from flows.fanout import read_back, run_waves
 from tasks.context import Services
+from tasks.environments import move_one_environment, move_wave
 from tasks.reports import Progress
-from tasks.rotation import move_wave, rotate_environment
 
 FanOut = Literal["auto", "per-environment", "per-wave"]
 PER_ENVIRONMENT_UP_TO = 50  # above this, "auto" batches: a task run per environment costs 10-20 ms and more
@@ -90,8 +90,8 @@ def move_environments(
             failure_threshold=failure_threshold,
             timeout_seconds=timeout_seconds,
             progress=progress,
-            submit=lambda env_id: rotate_environment.submit(
-                services, env_id, target, method, timeout_seconds
+            submit=lambda env_id: move_one_environment.submit(
+                services, env_id, "link", target, method=method, timeout_seconds=timeout_seconds
             ),
         )
         return MoveResult(result.rows, result.halted, result.halt_reason, chosen)
@@ -105,14 +105,23 @@ def move_environments(
     out = MoveResult(fanout=chosen)
     for name, wave in waves:
         if budget.halted:
-            out.rows += [{"environment_id": e, "status": "not-started", "error": budget.reason} for e in wave]
-            continue
+            # A halt stops new starts, never an operation in flight or the link after an unlink.
+            carried = [e for e in wave if must_finish(services.checkpoints.environment(e))]
+            out.rows += [
+                {"environment_id": e, "status": "not-started", "error": budget.reason}
+                for e in wave
+                if e not in carried
+            ]
+            wave = carried
+            if not wave:
+                continue
         rows = move_wave(
             services,
             name,
             wave,
+            "link",
             target,
-            method,
+            method=method,
             concurrency=concurrency,
             timeout_seconds=timeout_seconds,
             budget=budget,
@@ -123,5 +132,6 @@ def move_environments(
             budget.halt("the canary wave failed; the remaining environments were not started.")
             logger.error(budget.reason)
     tick.finish()
+    read_back(services, out.rows)
     out.halted, out.halt_reason = budget.halted, budget.reason
     return out

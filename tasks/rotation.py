@@ -1,16 +1,12 @@
-"""Rotation tasks: read the policy, make the new key version, move environments (per environment or per wave)."""
+"""Rotation tasks: read the policy and keys, make the new key version, verify the linked environments."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cmk.errors import NotFoundError
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo
-from cmk.moves import EnvironmentMover, FailureBudget, SwapMethod
 from cmk.verification import link_problems
 from tasks.context import Services
 from tasks.retry import retry_transient
@@ -76,52 +72,3 @@ def verify_linked_environments(
         )
         out.append((env_id, env, problems))
     return out
-
-
-def mover(
-    services: Services,
-    target: PolicyInfo,
-    method: SwapMethod,
-    timeout_seconds: float,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> EnvironmentMover:
-    """The cmk/ mover for this change, logging to the run."""
-    return EnvironmentMover(
-        services.powerplatform,
-        services.checkpoints,
-        target,
-        method=method,
-        timeout_seconds=timeout_seconds,
-        default_poll_seconds=services.powerplatform.settings.default_poll_seconds,
-        on_row=on_row,
-        logger=get_run_logger(),
-    )
-
-
-@task(name="rotate-environment", task_run_name="rotate-{env_id}", cache_policy=NO_CACHE)
-def rotate_environment(
-    services: Services, env_id: str, target: PolicyInfo, method: SwapMethod, timeout_seconds: float
-) -> dict[str, Any]:
-    """Move one environment to the target policy (swap, or unlink then link), resuming a stored operation."""
-    rows = mover(services, target, method, timeout_seconds).move([env_id], concurrency=1)
-    return rows[0]
-
-
-@task(name="move-wave", task_run_name="move-{wave_name}", cache_policy=NO_CACHE)
-def move_wave(
-    services: Services,
-    wave_name: str,
-    env_ids: list[str],
-    target: PolicyInfo,
-    method: SwapMethod,
-    *,
-    concurrency: int,
-    timeout_seconds: float,
-    budget: FailureBudget,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Move a whole wave with one task: bulk polling, at most `concurrency` operations in flight."""
-    get_run_logger().info("Wave %s: %d environment(s), %d at a time.", wave_name, len(env_ids), concurrency)
-    return mover(services, target, method, timeout_seconds, on_row).move(
-        env_ids, concurrency=concurrency, budget=budget
-    )
