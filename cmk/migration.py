@@ -163,6 +163,27 @@ def revert_targets(
     return targets, findings
 
 
+def plan_moves(
+    flow: str,
+    action: str,
+    change_id: str,
+    requested_by: str,
+    rows: list[dict[str, Any]],
+    findings: list[Finding],
+    notes: list[str] | None = None,
+) -> ChangePlan:
+    """A plan whose only writes move environments: link each (migrate_byok) or unlink each (revert)."""
+    return ChangePlan(
+        flow,
+        change_id,
+        requested_by,
+        writes=environment_writes(action, rows),
+        findings=sort_findings(findings),
+        rows=list(rows),
+        notes=list(notes or []),
+    )
+
+
 def plan_migration(
     change_id: str,
     requested_by: str,
@@ -171,15 +192,7 @@ def plan_migration(
     notes: list[str] | None = None,
 ) -> ChangePlan:
     """The migration's writes: link each chosen BYOK environment to the target policy."""
-    return ChangePlan(
-        "migrate_byok",
-        change_id,
-        requested_by,
-        writes=environment_writes("link", rows),
-        findings=sort_findings(findings),
-        rows=list(rows),
-        notes=list(notes or []),
-    )
+    return plan_moves("migrate_byok", "link", change_id, requested_by, rows, findings, notes)
 
 
 def plan_revert(
@@ -190,15 +203,7 @@ def plan_revert(
     notes: list[str] | None = None,
 ) -> ChangePlan:
     """The revert's writes: unlink each chosen environment back to the Microsoft-managed key."""
-    return ChangePlan(
-        "revert",
-        change_id,
-        requested_by,
-        writes=environment_writes("unlink", rows),
-        findings=sort_findings(findings),
-        rows=list(rows),
-        notes=list(notes or []),
-    )
+    return plan_moves("revert", "unlink", change_id, requested_by, rows, findings, notes)
 
 
 def planned_environments(plan: ChangePlan, action: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import get_client
@@ -16,10 +17,15 @@ from tests.flows.test_onboard import params
 ERROR = 40
 
 
-def run_logs(flow_run_id: Any) -> list[Any]:
-    """Every log record of one flow run, oldest first."""
-    with get_client(sync_client=True) as client:
-        return client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+def run_logs(flow_run_id: Any, until: str) -> list[Any]:
+    """Every log record of one flow run, once the line containing `until` has arrived (logs ship in batches)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        if any(until in r.message for r in logs) or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.5)
 
 
 def test_rejection_ends_cancelled_with_the_reason_and_no_error(
@@ -31,7 +37,8 @@ def test_rejection_ends_cancelled_with_the_reason_and_no_error(
     )
     assert state.is_cancelled()
     assert state.message == "Rejected by bob: freeze week"
-    logs = run_logs(state.state_details.flow_run_id)
+    logs = run_logs(state.state_details.flow_run_id, until="Finished in state Cancelled")
+    assert any("rejected by bob" in r.message for r in logs)
     assert [r.message for r in logs if r.level >= ERROR] == []
     assert not any("Traceback" in r.message for r in logs)
 
@@ -47,6 +54,6 @@ def test_expiry_ends_failed_with_its_own_message_and_no_error(flow_env: RunningS
     assert state.is_failed()
     # Not the server's "The flow was failed and never resumed.": the run says why and what did not change.
     assert state.message.startswith("Approval expired: no valid answer within 5 seconds.")
-    logs = run_logs(state.state_details.flow_run_id)
-    assert [r.message for r in logs if r.level >= ERROR] == []
+    logs = run_logs(state.state_details.flow_run_id, until="Finished in state Failed")
     assert any("expired" in r.message for r in logs)
+    assert [r.message for r in logs if r.level >= ERROR] == []
