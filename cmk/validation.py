@@ -56,6 +56,7 @@ _VAULT_NAME = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 EXAMPLE_GUID = "00000000-0000-0000-0000-000000000000"
+MAX_WAIT_SECONDS = 7 * 86400  # no lifecycle operation or approval wait we drive is meant to outlast a week
 
 
 class InvalidParameterError(ConfigurationError):
@@ -245,6 +246,10 @@ class Parameters:
         elif maximum is not None and value > maximum:
             self.refuse(f"{name} must be at most {maximum:g} {unit}; got {value:g}.")
         return value
+
+    def timeout(self, value: float, name: str = "operation_timeout_seconds") -> float:
+        """A wait in seconds: more than 0 and at most MAX_WAIT_SECONDS (seven days)."""
+        return self.positive(value, name, maximum=MAX_WAIT_SECONDS)
 
     def between(self, value: int, name: str, low: int, high: int, *, hint: str = "") -> int:
         """An integer within [low, high]."""

@@ -11,15 +11,12 @@ from prefect.cache_policies import NO_CACHE
 from cmk.models import EnvironmentInfo, PolicyInfo
 from cmk.moves import Action, EnvironmentMover, FailureBudget, SwapMethod
 from tasks.context import Services
-from tasks.retry import retry_transient
+from tasks.retry import TRANSIENT_RETRY
 
 
 @task(
     name="read-environments",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 10],
-    retry_condition_fn=retry_transient,
+    **TRANSIENT_RETRY,
 )
 def read_environments(services: Services) -> list[EnvironmentInfo]:
     """Every environment of the tenant, read with one paged list."""

@@ -18,7 +18,7 @@ from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, Po
 from cmk.reports import write_csv
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
 from tasks.context import Services, reports_dir, state_dir
-from tasks.retry import retry_transient
+from tasks.retry import TRANSIENT_RETRY
 
 FLOW = "inventory"
 
@@ -35,10 +35,7 @@ class AzureSideState:
 
 @task(
     name="read-policies",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 10],
-    retry_condition_fn=retry_transient,
+    **TRANSIENT_RETRY,
 )
 def read_policies(services: Services) -> list[PolicyInfo]:
     """Every Encryption enterprise policy of the subscription, read with one paged list."""

@@ -11,23 +11,16 @@ from cmk.errors import NotFoundError, OperationTimeoutError
 from cmk.lockdown import Grant, grant_present, shares_key
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
 from tasks.context import Services
-from tasks.retry import retry_transient
-
-_OPTS = {
-    "cache_policy": NO_CACHE,
-    "retries": 3,
-    "retry_delay_seconds": [2, 5, 10],
-    "retry_condition_fn": retry_transient,
-}
+from tasks.retry import TRANSIENT_RETRY
 
 
-@task(name="read-policy", **_OPTS)
+@task(name="read-policy", **TRANSIENT_RETRY)
 def read_policy(services: Services, policy_id: str) -> PolicyInfo | None:
     """The enterprise policy with its health, or None when it does not exist."""
     return services.arm.find_policy(policy_id)
 
 
-@task(name="read-policies-sharing-key", **_OPTS)
+@task(name="read-policies-sharing-key", **TRANSIENT_RETRY)
 def read_policies_sharing_key(services: Services, policy: PolicyInfo) -> list[PolicyInfo]:
     """The policy and every other Encryption policy of the subscription that uses the same key."""
     others = [
@@ -36,7 +29,7 @@ def read_policies_sharing_key(services: Services, policy: PolicyInfo) -> list[Po
     return [policy, *others]
 
 
-@task(name="read-policy-key", **_OPTS)
+@task(name="read-policy-key", **TRANSIENT_RETRY)
 def read_policy_key(services: Services, vault: VaultInfo, policy: PolicyInfo) -> KeyInfo | None:
     """The key version the policy uses (its pinned version, else the latest), or None when it is missing."""
     if not policy.key_name:
@@ -47,7 +40,7 @@ def read_policy_key(services: Services, vault: VaultInfo, policy: PolicyInfo) ->
         return None
 
 
-@task(name="read-key-role-assignments", **_OPTS)
+@task(name="read-key-role-assignments", **TRANSIENT_RETRY)
 def read_key_role_assignments(
     services: Services, vault: VaultInfo, policy: PolicyInfo
 ) -> list[RoleAssignmentInfo]:
@@ -57,7 +50,7 @@ def read_key_role_assignments(
     return services.arm.list_role_assignments(vault.id, policy.principal_id)
 
 
-@task(name="read-grants-in-place", **_OPTS)
+@task(name="read-grants-in-place", **TRANSIENT_RETRY)
 def read_grants_in_place(services: Services, grants: list[Grant]) -> list[bool]:
     """For each grant, whether the access it describes exists now (reads only)."""
     vaults: dict[str, VaultInfo | None] = {}

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from cmk.errors import NotFoundError
 from cmk.models import KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
 from cmk.resource_ids import policy_id
 from tasks.context import Services
-from tasks.retry import retry_transient
+from tasks.retry import TRANSIENT_RETRY
 
 CRYPTO_SERVICE_ENCRYPTION_USER = "Key Vault Crypto Service Encryption User"
 READER = "Reader"
-_RETRY = {
-    "retries": 3,
-    "retry_delay_seconds": [2, 5, 10],
-    "retry_condition_fn": retry_transient,
-    "cache_policy": NO_CACHE,
-}
 
 
-@task(name="read-vault", **_RETRY)
+@task(name="read-vault", **TRANSIENT_RETRY)
 def read_vault(services: Services, vault_id: str) -> VaultInfo:
     """The vault's protection settings and access model."""
     return services.keyvault.get_vault(vault_id)
 
 
-@task(name="find-vault", **_RETRY)
+@task(name="find-vault", **TRANSIENT_RETRY)
 def find_vault(services: Services, vault_id: str) -> VaultInfo | None:
     """The vault, or None when it does not exist."""
     try:
@@ -36,7 +29,7 @@ def find_vault(services: Services, vault_id: str) -> VaultInfo | None:
         return None
 
 
-@task(name="find-key", **_RETRY)
+@task(name="find-key", **TRANSIENT_RETRY)
 def find_key(services: Services, vault_uri: str, key_name: str) -> KeyInfo | None:
     """The key's latest version, or None when the key does not exist."""
     try:
@@ -45,20 +38,20 @@ def find_key(services: Services, vault_uri: str, key_name: str) -> KeyInfo | Non
         return None
 
 
-@task(name="find-policy", **_RETRY)
+@task(name="find-policy", **TRANSIENT_RETRY)
 def find_policy(services: Services, resource_group: str, policy_name: str) -> tuple[str, PolicyInfo | None]:
     """The ARM id the policy has (or will have) in the connection's subscription, and the policy if it exists."""
     target = policy_id(services.arm.settings.subscription_id, resource_group, policy_name)
     return target, services.arm.find_policy(target)
 
 
-@task(name="read-provider-state", **_RETRY)
+@task(name="read-provider-state", **TRANSIENT_RETRY)
 def read_provider_state(services: Services, namespace: str = "Microsoft.PowerPlatform") -> str:
     """The resource provider's registration state on the subscription (Registered, NotRegistered, ...)."""
     return services.arm.provider_state(namespace)
 
 
-@task(name="read-key-access", **_RETRY)
+@task(name="read-key-access", **TRANSIENT_RETRY)
 def read_key_access(
     services: Services, vault: VaultInfo, policy: PolicyInfo | None
 ) -> list[RoleAssignmentInfo]:
@@ -68,7 +61,7 @@ def read_key_access(
     return services.arm.list_role_assignments(vault.id, policy.principal_id)
 
 
-@task(name="read-reader-grants", **_RETRY)
+@task(name="read-reader-grants", **TRANSIENT_RETRY)
 def read_reader_grants(
     services: Services, policy: PolicyInfo | None, admin_object_id: str
 ) -> list[RoleAssignmentInfo]:
@@ -78,7 +71,7 @@ def read_reader_grants(
     return services.arm.list_role_assignments(policy.id, admin_object_id)
 
 
-@task(name="register-provider", **_RETRY)
+@task(name="register-provider", **TRANSIENT_RETRY)
 def register_provider(services: Services, timeout_seconds: float = 600) -> str:
     """Register Microsoft.PowerPlatform on the subscription and wait until it is Registered."""
     state = services.arm.ensure_provider_registered(
@@ -88,7 +81,7 @@ def register_provider(services: Services, timeout_seconds: float = 600) -> str:
     return state
 
 
-@task(name="ensure-key", **_RETRY)
+@task(name="ensure-key", **TRANSIENT_RETRY)
 def ensure_key(services: Services, vault_uri: str, key_name: str, key_type: str, key_size: int) -> KeyInfo:
     """Create the key, or adopt an existing one of the right type and size."""
     key, created = services.keyvault.ensure_key(vault_uri, key_name, kty=key_type, size=key_size)
@@ -98,7 +91,7 @@ def ensure_key(services: Services, vault_uri: str, key_name: str, key_type: str,
     return key
 
 
-@task(name="deploy-policy", **_RETRY)
+@task(name="deploy-policy", **TRANSIENT_RETRY)
 def deploy_policy(
     services: Services, resource_group: str, policy_name: str, location: str, vault_id: str, key_name: str
 ) -> PolicyInfo:
@@ -108,13 +101,13 @@ def deploy_policy(
     return policy
 
 
-@task(name="wait-policy-identity", **_RETRY)
+@task(name="wait-policy-identity", **TRANSIENT_RETRY)
 def wait_policy_identity(services: Services, policy_id: str, timeout_seconds: float = 600) -> PolicyInfo:
     """Wait until the policy's managed identity is visible."""
     return services.arm.wait_for_policy_identity(policy_id, timeout=timeout_seconds, poll=2)
 
 
-@task(name="grant-key-access", **_RETRY)
+@task(name="grant-key-access", **TRANSIENT_RETRY)
 def grant_key_access(services: Services, vault: VaultInfo, policy: PolicyInfo) -> str:
     """Give the policy identity get/wrapKey/unwrapKey: an access-policy entry or the RBAC role, by vault mode."""
     if vault.rbac:
@@ -131,7 +124,7 @@ def grant_key_access(services: Services, vault: VaultInfo, policy: PolicyInfo) -
     return how
 
 
-@task(name="grant-policy-reader", **_RETRY)
+@task(name="grant-policy-reader", **TRANSIENT_RETRY)
 def grant_policy_reader(services: Services, policy: PolicyInfo, admin_object_id: str) -> bool:
     """Give the Power Platform administrator Reader on the policy (needed to link environments)."""
     _, created = services.arm.ensure_role_assignment(policy.id, admin_object_id, READER)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from cmk.errors import CmkError
 from cmk.migration import policy_health_findings
@@ -18,15 +17,12 @@ from cmk.preflight import (
     sort_findings,
 )
 from tasks.context import Services
-from tasks.retry import retry_transient
+from tasks.retry import TRANSIENT_RETRY
 
 
 @task(
     name="preflight-target-policy",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 10],
-    retry_condition_fn=retry_transient,
+    **TRANSIENT_RETRY,
 )
 def preflight_target_policy(
     services: Services, policy_id: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from cmk.models import KeyInfo, PolicyInfo
 from cmk.preflight import (
@@ -13,17 +12,10 @@ from cmk.preflight import (
     check_reader_grant,
 )
 from tasks.context import Services
-from tasks.retry import retry_transient
-
-_OPTS = {
-    "cache_policy": NO_CACHE,
-    "retries": 3,
-    "retry_delay_seconds": [2, 5, 10],
-    "retry_condition_fn": retry_transient,
-}
+from tasks.retry import TRANSIENT_RETRY
 
 
-@task(name="verify-policy-key-access", **_OPTS)
+@task(name="verify-policy-key-access", **TRANSIENT_RETRY)
 def verify_policy_key_access(
     services: Services, vault_id: str, policy: PolicyInfo, key: KeyInfo, admin_object_id: str | None = None
 ) -> list[Finding]:

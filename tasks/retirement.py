@@ -13,14 +13,7 @@ from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, Po
 from cmk.retirement_checks import RetirementFacts
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
 from tasks.context import Services, state_dir
-from tasks.retry import retry_transient
-
-_READ = {
-    "retries": 3,
-    "retry_delay_seconds": [2, 5, 10],
-    "retry_condition_fn": retry_transient,
-    "cache_policy": NO_CACHE,
-}
+from tasks.retry import TRANSIENT_RETRY
 
 
 @task(name="read-retirement-registers", cache_policy=NO_CACHE)
@@ -48,7 +41,7 @@ def _key(services: Services, vault_uri: str, name: str, version: str | None) -> 
         return None
 
 
-@task(name="read-retirement-facts", **_READ)
+@task(name="read-retirement-facts", **TRANSIENT_RETRY)
 def read_retirement_facts(
     services: Services, keys: Sequence[Retirement], policies: Sequence[PolicyRetirement]
 ) -> RetirementFacts:

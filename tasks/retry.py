@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.cache_policies import NO_CACHE
+
 from cmk.errors import BusyError, ThrottledError
 
 
@@ -22,3 +24,14 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     except Exception as exc:  # the state's own exception
         return is_transient(exc)
     return False
+
+
+# The decorator options of reads and of idempotent writes (ensure/grant: read, then write only if needed):
+# transient failures retried with backoff, never cached. Other writes are not retried: a re-run with the same
+# change id resumes them.
+TRANSIENT_RETRY: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [2, 5, 10],
+    "retry_condition_fn": retry_transient,
+    "cache_policy": NO_CACHE,
+}

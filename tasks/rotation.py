@@ -9,17 +9,10 @@ from cmk.errors import NotFoundError
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo
 from cmk.verification import link_problems
 from tasks.context import Services
-from tasks.retry import retry_transient
-
-_RETRY = {
-    "retries": 3,
-    "retry_delay_seconds": [2, 5, 10],
-    "retry_condition_fn": retry_transient,
-    "cache_policy": NO_CACHE,
-}
+from tasks.retry import TRANSIENT_RETRY
 
 
-@task(name="read-policy", **_RETRY)
+@task(name="read-policy", **TRANSIENT_RETRY)
 def read_policy(services: Services, policy_id: str) -> PolicyInfo:
     """The enterprise policy, or a clear error when it does not exist."""
     policy = services.arm.find_policy(policy_id)
@@ -33,7 +26,7 @@ def read_policy(services: Services, policy_id: str) -> PolicyInfo:
     return policy
 
 
-@task(name="read-key", **_RETRY)
+@task(name="read-key", **TRANSIENT_RETRY)
 def read_key(services: Services, vault_uri: str, key_name: str, version: str | None = None) -> KeyInfo | None:
     """A key version (the latest when version is None), or None when the key does not exist."""
     try:
@@ -42,7 +35,7 @@ def read_key(services: Services, vault_uri: str, key_name: str, version: str | N
         return None
 
 
-@task(name="list-key-versions", **_RETRY)
+@task(name="list-key-versions", **TRANSIENT_RETRY)
 def list_key_versions(services: Services, vault_uri: str, key_name: str) -> list[KeyInfo]:
     """Every version of the key, oldest first."""
     return services.keyvault.list_key_versions(vault_uri, key_name)
@@ -56,7 +49,7 @@ def create_key_version(services: Services, vault_uri: str, key_name: str) -> Key
     return key
 
 
-@task(name="verify-linked-environments", **_RETRY)
+@task(name="verify-linked-environments", **TRANSIENT_RETRY)
 def verify_linked_environments(
     services: Services, policy: PolicyInfo, env_ids: list[str]
 ) -> list[tuple[str, EnvironmentInfo | None, list[str]]]:

@@ -130,3 +130,9 @@ def test_done_without_refusals_is_silent() -> None:
     p.change_id("CHG-1")
     p.requester("alice")
     p.done()
+
+
+def test_timeouts_have_a_seven_day_ceiling() -> None:
+    assert refusals(lambda p: p.timeout(7 * 86400)) == []
+    [problem] = refusals(lambda p: p.timeout(7 * 86400 + 1, "health_timeout_seconds"))
+    assert problem.startswith("health_timeout_seconds must be at most 604800 seconds")
