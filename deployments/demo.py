@@ -74,7 +74,7 @@ def run_demo(state_dir: Path) -> int:
         stamp = time.strftime("%Y%m%d-%H%M%S")
 
         print(
-            "\n[demo] 1/3 onboarding: key, enterprise policy, grants, approval, linking in waves", flush=True
+            "\n[demo] 1/3 onboarding: plan, approval, then key, policy, grants and links in waves", flush=True
         )
         change_id = f"DEMO-ONBOARD-{stamp}"
         state = run_with_demo_approver(
