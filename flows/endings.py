@@ -8,13 +8,12 @@ from prefect.states import Cancelled, Failed, State
 from cmk.preflight import Finding
 from flows.approval import ApprovalOutcome
 from flows.summaries import approvals_section, counts_line
-from tasks.context import Services
+from tasks.context import Change
 from tasks.reports import publish_environment_table, publish_journal, publish_summary
 
 
 def stop_before_change(
-    flow: str,
-    change_id: str,
+    change: Change,
     title: str,
     plan_md: str,
     rows: Sequence[dict[str, Any]],
@@ -31,15 +30,15 @@ def stop_before_change(
         verdict = "Dry run: nothing was changed."
     else:
         verdict = nothing_to_do
-    publish_summary(flow, change_id, f"# {title}: plan\n\n{verdict}\n\n{plan_md}")
-    publish_environment_table(flow, change_id, [{**r, "status": "planned"} for r in rows])
+    publish_summary(change, f"# {title}: plan\n\n{verdict}\n\n{plan_md}")
+    publish_environment_table(change, [{**r, "status": "planned"} for r in rows])
     if blocking:
         return Failed(
             message=f"Preflight found {len(blocking)} blocking problem(s): "
             + "; ".join(f"{f.code} on {f.target}" for f in blocking)
         )
     return {
-        "change_id": change_id,
+        "change_id": change.change_id,
         "dry_run": dry_run,
         "planned": [r["environment_id"] for r in rows],
         **(extra or {}),
@@ -47,9 +46,7 @@ def stop_before_change(
 
 
 def end_unapproved(
-    services: Services,
-    flow: str,
-    change_id: str,
+    change: Change,
     title: str,
     outcome: ApprovalOutcome,
     nothing_done: str,
@@ -57,22 +54,21 @@ def end_unapproved(
 ) -> State:
     """Publish why nothing changed; Cancelled when rejected, Failed when the approval expired."""
     publish_summary(
-        flow,
-        change_id,
+        change,
         summary_md
         or f"# {title}: {outcome.status}\n\n{nothing_done} Reason: {outcome.reason}\n\n"
         f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n",
     )
-    publish_journal(flow, change_id, services.journal.entries(change_id=change_id))
+    publish_journal(change)
     if outcome.status == "rejected":
         return Cancelled(message=f"Rejected by {outcome.rejected_by}: {outcome.reason}")
     return Failed(message=f"Approval expired: {outcome.reason}. {nothing_done}")
 
 
-def publish_change_reports(services: Services, flow: str, change_id: str, summary_md: str) -> None:
+def publish_change_reports(change: Change, summary_md: str) -> None:
     """The summary and this change's journal, after the per-environment table."""
-    publish_summary(flow, change_id, summary_md)
-    publish_journal(flow, change_id, services.journal.entries(change_id=change_id))
+    publish_summary(change, summary_md)
+    publish_journal(change)
 
 
 def finish(rows: Sequence[dict[str, Any]], halted: bool, report: dict[str, Any]) -> Any:

@@ -6,14 +6,12 @@ from prefect import get_run_logger
 
 from blocks.approval import ApprovalSettings
 from flows.approval import ApprovalOutcome, request_approval
-from tasks.context import Services
+from tasks.context import Change
 
 
 def approve_once(
-    services: Services,
+    change: Change,
     *,
-    change_id: str,
-    requested_by: str,
     approval_settings: str,
     description: str,
     gate: str,
@@ -21,17 +19,18 @@ def approve_once(
     confirmation: str | None = None,
 ) -> ApprovalOutcome:
     """The recorded approval of this change, or a new one from the gate (recorded when approved)."""
+    services = change.services
     earlier = services.checkpoints.step("approval")
     if earlier:
         get_run_logger().info(
             "Change %s was approved earlier by %s; not asking again.",
-            change_id,
+            change.change_id,
             ", ".join(a["approver"] for a in earlier["approvals"]),
         )
         return ApprovalOutcome(status="approved", approvals=earlier["approvals"])
     outcome = request_approval(
-        change_id=change_id,
-        requested_by=requested_by,
+        change_id=change.change_id,
+        requested_by=change.requested_by,
         settings=ApprovalSettings.load(approval_settings),
         journal=services.journal,
         gate=gate,

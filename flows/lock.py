@@ -24,7 +24,7 @@ from flows.endings import end_unapproved
 from flows.gates import approve_once
 from flows.lock_text import lock_approval_markdown, lock_plan_markdown, lock_summary_markdown
 from flows.summaries import approvals_section
-from tasks.context import Services, connect
+from tasks.context import Change, Services, open_change
 from tasks.environments import read_environments
 from tasks.lock_reports import publish_blast_radius, publish_outcome
 from tasks.lockdown import (
@@ -76,8 +76,11 @@ def lock(
     change_id, requested_by, policy_id = check_parameters(
         change_id, requested_by, policy_id, method, lock_timeout_seconds
     )
-    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
-    undone_by = unlocked_by(services, change_id)
+    change = open_change(
+        azure_connection, powerplatform_connection, flow=FLOW, change_id=change_id, requested_by=requested_by
+    )
+    services = change.services
+    undone_by = unlocked_by(change)
     if undone_by:
         return Failed(
             message=f"Lock {change_id} was undone by unlock change {undone_by}; start a new change id to lock "
@@ -117,14 +120,14 @@ def lock(
     revoked = bool(services.checkpoints.step("revoke"))
     plan = plan_lock(change_id, requested_by, policy, chosen, grants, reason, blast, revoked=revoked)
     plan_md = lock_plan_markdown(plan, policy.name, chosen)
-    blast_csv = publish_blast_radius(FLOW, change_id, blast)
+    blast_csv = publish_blast_radius(change, blast)
     if plan.blocking or dry_run:
         verdict = (
             f"**Stopped before any change**: {reason}."
             if reason
             else "Dry run: nothing was changed. This is what an approved lock would take offline."
         )
-        publish_summary(FLOW, change_id, f"# Lock {change_id}: plan\n\n{verdict}\n\n{plan_md}")
+        publish_summary(change, f"# Lock {change_id}: plan\n\n{verdict}\n\n{plan_md}")
         if plan.blocking:
             return Failed(message=f"Cannot lock {policy.name} by {chosen}: {reason}. Nothing was changed.")
         return {
@@ -149,9 +152,7 @@ def lock(
 
     # Approve
     outcome = approve_once(
-        services,
-        change_id=change_id,
-        requested_by=requested_by,
+        change,
         approval_settings=approval_settings,
         description=lock_approval_markdown(policy.name, len(blast), plan_md),
         gate=f"{FLOW}-revoke",
@@ -161,9 +162,7 @@ def lock(
     if not outcome.approved:
         nothing = "No key access was revoked; every environment stays online."
         return end_unapproved(
-            services,
-            FLOW,
-            change_id,
+            change,
             f"Lock {change_id}",
             outcome,
             nothing,
@@ -172,14 +171,14 @@ def lock(
         )
 
     # Apply, verify, report
-    revoke_all(services, plan, policy.id, grants, blast, requested_by)
+    revoke_all(change, plan, policy.id, grants, blast)
     health, rows, problems = verify_locked(services, policy.id, blast, lock_timeout_seconds)
-    csv_path = publish_outcome(FLOW, change_id, rows)
+    csv_path = publish_outcome(change, rows)
     summary = lock_summary_markdown(
         change_id, policy.name, health, rows, problems, outcome, plan_md, csv_path
     )
-    publish_summary(FLOW, change_id, summary)
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    publish_summary(change, summary)
+    publish_journal(change)
     report = {
         "change_id": change_id,
         "policy_id": policy.id,
@@ -210,24 +209,19 @@ def check_parameters(
     return change_id, requested_by, policy_id.strip()
 
 
-def unlocked_by(services: Services, change_id: str) -> str | None:
+def unlocked_by(change: Change) -> str | None:
     """The unlock change that restored this lock's access, if any."""
-    for entry in services.journal.entries(action=RESTORED):
-        if (entry.get("detail") or {}).get("lock_change_id") == change_id:
+    for entry in change.services.journal.entries(action=RESTORED):
+        if (entry.get("detail") or {}).get("lock_change_id") == change.change_id:
             return entry.get("change_id")
     return None
 
 
 def revoke_all(
-    services: Services,
-    plan: ChangePlan,
-    policy_id: str,
-    grants: list[Grant],
-    blast: list[dict[str, Any]],
-    requested_by: str,
+    change: Change, plan: ChangePlan, policy_id: str, grants: list[Grant], blast: list[dict[str, Any]]
 ) -> None:
     """Remove each grant once and journal exactly what was removed (and for whom), so unlock can restore it."""
-    change_id = plan.change_id
+    services, change_id = change.services, change.change_id
     done = services.checkpoints.step("revoke")
     if done:
         get_run_logger().info("Key access of change %s was revoked in an earlier run; not again.", change_id)
@@ -242,7 +236,7 @@ def revoke_all(
         if json.dumps(grant.to_dict(), sort_keys=True) in journaled:
             continue  # an interrupted earlier run removed and journaled it already
         services.journal.record(
-            actor=requested_by,
+            actor=change.requested_by,
             action=REVOKED,
             target=policy_id,
             before=grant.to_dict(),

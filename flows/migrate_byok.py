@@ -15,7 +15,7 @@ from flows.endings import end_unapproved, finish, publish_change_reports, stop_b
 from flows.fanout import merge_plan, plan_row, run_waves
 from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
-from tasks.context import Services, connect
+from tasks.context import Services, open_change
 from tasks.environments import read_environments
 from tasks.policy_checks import preflight_target_policy
 from tasks.reports import Progress, publish_environment_table
@@ -67,7 +67,10 @@ def migrate_byok(
         operation_timeout_seconds,
     )
     change_id, requested_by, policy_id = change_id.strip(), requested_by.strip(), policy_id.strip()
-    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
+    change = open_change(
+        azure_connection, powerplatform_connection, flow=FLOW, change_id=change_id, requested_by=requested_by
+    )
+    services = change.services
     started = datetime.now(UTC)
 
     # Read
@@ -91,7 +94,7 @@ def migrate_byok(
     plan_md = plan_markdown(plan, policy_name, canary_size, concurrency)
     if plan.blocking or dry_run:
         return stop_before_change(
-            FLOW, change_id, f"BYOK migration {change_id}", plan_md, plan_rows, plan.blocking, dry_run=dry_run
+            change, f"BYOK migration {change_id}", plan_md, plan_rows, plan.blocking, dry_run=dry_run
         )
     assert policy is not None
     if not recorded:
@@ -99,17 +102,13 @@ def migrate_byok(
 
     # Approve
     outcome = approve_once(
-        services,
-        change_id=change_id,
-        requested_by=requested_by,
+        change,
         approval_settings=approval_settings,
         description=f"## Approve migrating {len(plan_rows)} BYOK environment(s) to `{policy.name}`\n\n{plan_md}",
         gate=f"{FLOW}-link",
     )
     if not outcome.approved:
-        return end_unapproved(
-            services, FLOW, change_id, f"BYOK migration {change_id}", outcome, "No environment was migrated."
-        )
+        return end_unapproved(change, f"BYOK migration {change_id}", outcome, "No environment was migrated.")
 
     # Apply, verify, report
     progress = Progress(len(plan_rows), f"Migrating {len(plan_rows)} BYOK environment(s) to {policy.name}")
@@ -125,9 +124,9 @@ def migrate_byok(
         progress=progress,
     )
     rows = verify_not_byok(services, merge_plan(plan_rows, result.rows))
-    csv_path = publish_environment_table(FLOW, change_id, rows)
+    csv_path = publish_environment_table(change, rows)
     summary = summary_markdown(change_id, policy.name, rows, outcome, started, result.halt_reason, csv_path)
-    publish_change_reports(services, FLOW, change_id, summary)
+    publish_change_reports(change, summary)
     report = {
         "change_id": change_id,
         "policy_id": policy.id,

@@ -32,7 +32,7 @@ from flows.fanout import merge_plan, run_waves
 from flows.gates import approve_once
 from flows.onboarding_text import approval_markdown, plan_markdown, summary_markdown
 from flows.summaries import counts_line, findings_section
-from tasks.context import Services, connect
+from tasks.context import Services, open_change
 from tasks.environments import read_environments
 from tasks.onboarding import (
     deploy_policy,
@@ -119,7 +119,14 @@ def onboard(
         canary_size=canary_size,
         failure_threshold=failure_threshold,
     )  # every parameter is checked before any request
-    services = connect(azure_connection, powerplatform_connection, change_id=request.change_id, flow=FLOW)
+    change = open_change(
+        azure_connection,
+        powerplatform_connection,
+        flow=FLOW,
+        change_id=request.change_id,
+        requested_by=request.requested_by,
+    )
+    services = change.services
     request = replace(request, admin_object_id=request.admin_object_id or services.admin_object_id or "")
     change_id, title, started = request.change_id, f"Onboarding {request.change_id}", datetime.now(UTC)
 
@@ -133,21 +140,19 @@ def onboard(
     if plan.blocking or dry_run:
         extra = {"findings": [f.code for f in plan.findings], "writes": [w.line() for w in plan.pending]}
         return stop_before_change(
-            FLOW, change_id, title, plan_md, plan.rows, plan.blocking, dry_run=dry_run, extra=extra
+            change, title, plan_md, plan.rows, plan.blocking, dry_run=dry_run, extra=extra
         )
 
     # Approve: the form shows the whole plan; nothing has been written yet.
     services.checkpoints.finish_step("plan", plan_to_dict(plan))
     outcome = approve_once(
-        services,
-        change_id=change_id,
-        requested_by=request.requested_by,
+        change,
         approval_settings=approval_settings,
         description=approval_markdown(plan_md, plan),
         gate=FLOW,
     )
     if not outcome.approved:
-        return end_unapproved(services, FLOW, change_id, title, outcome, NOTHING_CHANGED)
+        return end_unapproved(change, title, outcome, NOTHING_CHANGED)
 
     # Apply, in the order of Microsoft's procedure; each step is checkpointed and skipped by a re-run.
     vault = read_vault(services, request.vault_id)
@@ -188,8 +193,7 @@ def onboard(
     access = verify_policy_key_access(services, vault.id, policy, key, request.admin_object_id or None)
     if any(f.severity == "blocking" for f in access):
         publish_summary(
-            FLOW,
-            change_id,
+            change,
             "# Onboarding stopped before linking\n\nThe policy identity cannot use the key:\n\n"
             + findings_section(access),
         )
@@ -212,13 +216,13 @@ def onboard(
 
     # Verify and report.
     rows = merge_plan(plan.rows, result.rows)
-    csv_path = publish_environment_table(FLOW, change_id, rows)
+    csv_path = publish_environment_table(change, rows)
     finished = datetime.now(UTC)
     summary = summary_markdown(
         change_id, policy.name, policy.system_id, key.version, rows, outcome, started, finished,
         result.halt_reason, csv_path,
     )  # fmt: skip
-    publish_change_reports(services, FLOW, change_id, summary)
+    publish_change_reports(change, summary)
     logger.info("Onboarding %s finished: %s", change_id, counts_line(rows))
     report = {
         "change_id": change_id,

@@ -32,7 +32,7 @@ from cmk.validation import Parameters
 from flows.endings import end_unapproved
 from flows.gates import approve_once
 from flows.summaries import approvals_section, findings_section
-from tasks.context import Services, connect, state_dir
+from tasks.context import Change, Services, open_change, state_dir
 from tasks.reports import publish_journal, publish_summary
 from tasks.retirement import (
     delete_enterprise_policy,
@@ -71,7 +71,10 @@ def retire(
     change_id, requested_by, rotation_change_id = check_parameters(
         change_id, requested_by, rotation_change_id
     )
-    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
+    change = open_change(
+        azure_connection, powerplatform_connection, flow=FLOW, change_id=change_id, requested_by=requested_by
+    )
+    services = change.services
 
     # Read
     keys, policies = read_retirement_registers(rotation_change_id)
@@ -93,7 +96,7 @@ def retire(
     plan_md = plan_markdown(plan, header)
     if dry_run or not ready:
         verdict = "Dry run: nothing was changed." if dry_run else "**Refused**: nothing may be retired yet."
-        publish_summary(FLOW, change_id, f"# Retirement {change_id}: plan\n\n{verdict}\n\n{plan_md}")
+        publish_summary(change, f"# Retirement {change_id}: plan\n\n{verdict}\n\n{plan_md}")
         if refused and not ready and not dry_run:
             return Failed(message="Refused: " + " | ".join(f"{i['item']}: {i['reasons']}" for i in refused))
         return {
@@ -105,17 +108,13 @@ def retire(
 
     # Approve
     outcome = approve_once(
-        services,
-        change_id=change_id,
-        requested_by=requested_by,
+        change,
         approval_settings=approval_settings,
         description=f"## Approve retiring {len(ready)} item(s)\n\n{plan_md}",
         gate=f"{FLOW}-old-keys",
     )
     if not outcome.approved:
-        return end_unapproved(
-            services, FLOW, change_id, f"Retirement {change_id}", outcome, "Nothing was retired."
-        )
+        return end_unapproved(change, f"Retirement {change_id}", outcome, "Nothing was retired.")
 
     # Apply: re-assess right before changing anything (an environment may have moved back meanwhile).
     fresh_facts = read_retirement_facts(services, keys, policies)
@@ -125,17 +124,16 @@ def retire(
         if again["status"] != "ready":
             item.update(status=again["status"], reasons=again["reasons"])
             continue
-        retire_item(services, plan, item, facts, requested_by)
+        retire_item(change, plan, item, facts)
         item["status"] = "retired"
 
     # Report
     publish_summary(
-        FLOW,
-        change_id,
+        change,
         f"# Retirement {change_id}\n\n{header}\n\n{items_table(items)}\n\n## Approvals\n"
         f"{approvals_section(outcome.approvals, outcome.refusals)}\n\n## Plan\n{plan.writes_markdown()}\n",
     )
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    publish_journal(change)
     logger.info("Retirement %s: %s", change_id, ", ".join(f"{i['item']} {i['status']}" for i in items))
     report = {"change_id": change_id, "dry_run": False, "items": items}
     still_refused = [i for i in items if i["status"] == "refused"]
@@ -179,18 +177,16 @@ def plan_markdown(plan: ChangePlan, header: str) -> str:
     )
 
 
-def retire_item(
-    services: Services, plan: ChangePlan, item: dict[str, Any], facts: RetirementFacts, requested_by: str
-) -> None:
+def retire_item(change: Change, plan: ChangePlan, item: dict[str, Any], facts: RetirementFacts) -> None:
     """Make the planned writes of one item (each checked against the plan), then record a retired policy."""
     source = item["source"]
     for write in item_writes(item, facts):
         if not write.in_place:
             plan.require(write.action, write.target)
-            apply_write(services, write, source)
+            apply_write(change.services, write, source)
     if isinstance(source, PolicyRetirement):
         PolicyRetirementRegister(state_dir() / POLICY_RETIREMENTS_FILE).mark_retired(
-            source.policy_id, by=requested_by, change_id=plan.change_id, at=grace.utc_now()
+            source.policy_id, by=change.requested_by, change_id=change.change_id, at=grace.utc_now()
         )
     get_run_logger().info("Retired %s.", item["item"])
 

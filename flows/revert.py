@@ -23,7 +23,7 @@ from flows.endings import end_unapproved, finish, publish_change_reports, stop_b
 from flows.fanout import merge_plan, plan_row, run_waves
 from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
-from tasks.context import Services, connect
+from tasks.context import Change, Services, open_change
 from tasks.environments import read_environments
 from tasks.lockdown import read_policy
 from tasks.reports import Progress, publish_environment_table
@@ -75,7 +75,10 @@ def revert(
         operation_timeout_seconds,
     )
     change_id, requested_by, policy_id = change_id.strip(), requested_by.strip(), policy_id.strip()
-    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
+    change = open_change(
+        azure_connection, powerplatform_connection, flow=FLOW, change_id=change_id, requested_by=requested_by
+    )
+    services = change.services
     started = datetime.now(UTC)
 
     # Read
@@ -110,8 +113,7 @@ def revert(
     plan_md = plan_markdown(plan, policies, keep_until)
     if plan.blocking or dry_run or not plan_rows:
         return stop_before_change(
-            FLOW,
-            change_id,
+            change,
             f"Revert {change_id}",
             plan_md,
             plan_rows,
@@ -130,17 +132,13 @@ def revert(
 
     # Approve
     outcome = approve_once(
-        services,
-        change_id=change_id,
-        requested_by=requested_by,
+        change,
         approval_settings=approval_settings,
         description=f"## Approve reverting {len(plan_rows)} environment(s) to the Microsoft-managed key\n\n{plan_md}",
         gate=f"{FLOW}-unlink",
     )
     if not outcome.approved:
-        return end_unapproved(
-            services, FLOW, change_id, f"Revert {change_id}", outcome, "No environment was unlinked."
-        )
+        return end_unapproved(change, f"Revert {change_id}", outcome, "No environment was unlinked.")
 
     # Apply, verify, report
     anchor = policy or next(iter(policies.values()))
@@ -159,12 +157,10 @@ def revert(
         progress=progress,
     )
     rows = merge_plan(plan_rows, result.rows)
-    record_keep_until(services, change_id, policies, keep_until)
-    csv_path = publish_environment_table(FLOW, change_id, rows)
+    record_keep_until(change, policies, keep_until)
+    csv_path = publish_environment_table(change, rows)
     publish_change_reports(
-        services,
-        FLOW,
-        change_id,
+        change,
         summary_markdown(change_id, rows, policies, outcome, keep_until, result.halt_reason, csv_path),
     )
     report = {
@@ -219,10 +215,9 @@ def current_policies(
     return found
 
 
-def record_keep_until(
-    services: Services, change_id: str, policies: dict[str, PolicyInfo], keep_until: str
-) -> None:
+def record_keep_until(change: Change, policies: dict[str, PolicyInfo], keep_until: str) -> None:
     """Journal (once per change) the date until which each policy's key and access must stay."""
+    services = change.services
     if services.checkpoints.step("keep_until"):
         return
     services.checkpoints.finish_step("keep_until", {"date": keep_until})
@@ -233,7 +228,7 @@ def record_keep_until(
             target=policy.id,
             before=None,
             after={"keep_until": keep_until, "vault_id": policy.vault_id, "key_name": policy.key_name},
-            change_id=change_id,
+            change_id=change.change_id,
         )
 
 

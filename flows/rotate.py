@@ -29,7 +29,7 @@ from flows.rotation_fanout import (
     PER_WAVE_MAX_CONCURRENCY,
     FanOut,
 )
-from tasks.context import connect
+from tasks.context import open_change
 from tasks.rotation import read_policy
 
 __all__ = ["FLOW", "SCHEDULER", "default_name", "rotate", "scheduled_change_id", "validate_inputs"]
@@ -122,17 +122,21 @@ def rotate(
         powerplatform_admin_object_id=powerplatform_admin_object_id,
         operation_timeout_seconds=operation_timeout_seconds,
     )
-    services = connect(azure_connection, powerplatform_connection, change_id=inputs.change_id, flow=FLOW)
-    old = read_policy(services, policy_id)
+    change = open_change(
+        azure_connection,
+        powerplatform_connection,
+        flow=FLOW,
+        change_id=inputs.change_id,
+        requested_by=inputs.requested_by,
+    )
+    old = read_policy(change.services, policy_id)
     problems = policy_problems(old)
     if problems:
         raise ValueError(f"Policy {old.name} cannot be rotated: {'; '.join(problems)}.")
     if mode == "key-version":
         return rotate_key_version(
-            services,
+            change,
             old,
-            change_id=inputs.change_id,
-            requested_by=inputs.requested_by,
             create_new_version=create_new_version,
             approval_settings=approval_settings,
             dry_run=dry_run,
@@ -146,14 +150,12 @@ def rotate(
         resource_group=resource_group,
         whole_tenant=whole_tenant,
         swap_method=swap_method,
-        admin_object_id=inputs.admin_object_id or services.admin_object_id or "",
+        admin_object_id=inputs.admin_object_id or change.services.admin_object_id or "",
     )
     return swap_policy(
-        services,
+        change,
         old,
         request,
-        change_id=inputs.change_id,
-        requested_by=inputs.requested_by,
         new_vault_id=new_vault_id or old.vault_id or "",
         concurrency=concurrency,
         canary_size=canary_size,

@@ -28,7 +28,7 @@ from flows.rotation_gate import approve_plan, not_approved, stop_before_writes
 from flows.rotation_records import record_key_version_retirement
 from flows.rotation_text import plan_markdown, summary_markdown
 from flows.summaries import counts_line
-from tasks.context import Services
+from tasks.context import Change, Services
 from tasks.environments import read_environments
 from tasks.onboarding import read_vault
 from tasks.preflight import verify_policy_key_access
@@ -44,18 +44,16 @@ from tasks.rotation_reads import read_key_role_assignments
 
 
 def rotate_key_version(
-    services: Services,
+    change: Change,
     policy: PolicyInfo,
     *,
-    change_id: str,
-    requested_by: str,
     create_new_version: bool,
     approval_settings: str,
     dry_run: bool,
     notes: Sequence[str] = (),
 ) -> Any:
     """New key version, environments verified healthy, previous version kept and its retire date recorded."""
-    started = grace.utc_now()
+    started, services, change_id = grace.utc_now(), change.services, change.change_id
     # read
     vault = read_vault(services, policy.vault_id or "")
     key_name = policy.key_name or ""
@@ -74,31 +72,30 @@ def rotate_key_version(
     kv = plan_key_version(
         state,
         change_id=change_id,
-        requested_by=requested_by,
+        requested_by=change.requested_by,
         create_new_version=create_new_version,
         notes=notes,
     )
     plan_md = plan_markdown(kv.plan, "key-version", _plan_lines(kv, policy, create_new_version))
     if kv.plan.blocking or dry_run:
-        return stop_before_writes(kv.plan, plan_md, dry_run)
+        return stop_before_writes(change, kv.plan, plan_md, dry_run)
     # approve
     outcome = approve_plan(
-        services,
-        kv.plan,
+        change,
         plan_md,
         heading=f"Approve a new key version for {len(kv.plan.rows)} environment(s)",
         gate=f"{FLOW}-key-version",
         approval_settings=approval_settings,
     )
     if not outcome.approved:
-        return not_approved(services, change_id, outcome, "No key version was created.")
+        return not_approved(change, outcome, "No key version was created.")
     # apply
     new_key = new_key_version(services, kv)
     # verify
     rows, problems = verify(services, policy, kv, new_key)
     # report
-    until = record_key_version_retirement(services, kv, change_id)
-    csv_path = publish_environment_table(FLOW, change_id, rows)
+    until = record_key_version_retirement(change, kv)
+    csv_path = publish_environment_table(change, rows)
     summary = summary_markdown(
         f"Rotation {change_id}: new key version",
         [
@@ -114,7 +111,7 @@ def rotate_key_version(
         change_id,
         FLOW,
     )
-    publish_change_reports(services, FLOW, change_id, summary)
+    publish_change_reports(change, summary)
     get_run_logger().info("Key-version rotation %s: %s", change_id, counts_line(rows))
     report = {
         "change_id": change_id,

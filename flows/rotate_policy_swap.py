@@ -36,7 +36,7 @@ from flows.rotation_gate import approve_plan, not_approved, stop_before_writes
 from flows.rotation_records import record_policy_retirement
 from flows.rotation_text import after_notes, plan_markdown, summary_markdown
 from flows.summaries import counts_line
-from tasks.context import Services
+from tasks.context import Change, Services
 from tasks.environments import read_environments
 from tasks.onboarding import (
     deploy_policy,
@@ -53,12 +53,10 @@ from tasks.rotation_reads import find_policy, read_key_role_assignments
 
 
 def swap_policy(
-    services: Services,
+    change: Change,
     old: PolicyInfo,
     request: SwapRequest,
     *,
-    change_id: str,
-    requested_by: str,
     new_vault_id: str,
     concurrency: int,
     canary_size: int,
@@ -70,30 +68,31 @@ def swap_policy(
     notes: Sequence[str] = (),
 ) -> Any:
     """Plan, approve, then new key + new policy + grants, every environment moved in waves, read back, reported."""
-    started = grace.utc_now()
+    started, services, change_id = grace.utc_now(), change.services, change.change_id
     # read
     state = read_state(services, old, request, new_vault_id)
     # plan
-    swap = plan_policy_swap(state, request, change_id=change_id, requested_by=requested_by, notes=notes)
+    swap = plan_policy_swap(
+        state, request, change_id=change_id, requested_by=change.requested_by, notes=notes
+    )
     lines = plan_lines(
         swap, state, request, choose_fanout(fanout, len(swap.targets)), canary_size, concurrency
     )
     lines.append(f"Stop starting environments after {failure_threshold or 'no'} failure(s)")
     plan_md = plan_markdown(swap.plan, "policy-swap", lines)
     if swap.plan.blocking or dry_run:
-        return stop_before_writes(swap.plan, plan_md, dry_run)
+        return stop_before_writes(change, swap.plan, plan_md, dry_run)
 
     # approve
     outcome = approve_plan(
-        services,
-        swap.plan,
+        change,
         plan_md,
         heading=f"Approve moving {len(swap.targets)} environment(s) to a new key and policy",
         gate=f"{FLOW}-swap",
         approval_settings=approval_settings,
     )
     if not outcome.approved:
-        return not_approved(services, change_id, outcome, "Nothing was created and no environment was moved.")
+        return not_approved(change, outcome, "Nothing was created and no environment was moved.")
 
     # apply: the new key, policy and grants, verified before any environment moves
     if state.recorded_targets is None:
@@ -104,8 +103,7 @@ def swap_policy(
     access = verify_policy_key_access(services, state.new_vault.id, new_policy, new_key)
     if any(f.severity == "blocking" for f in access):
         publish_summary(
-            FLOW,
-            change_id,
+            change,
             "# Rotation stopped\n\nThe new policy's identity cannot use the new key; no environment was moved:"
             "\n\n" + "\n".join(f"- {f.code}: {f.message}" for f in access),
         )
@@ -128,8 +126,8 @@ def swap_policy(
     # verify (each environment read back by the mover) and report
     rows = report_rows(swap, old, result)
 
-    entry = record_policy_retirement(services, swap, state, new_policy)
-    csv_path = publish_environment_table(FLOW, change_id, rows)
+    entry = record_policy_retirement(change, swap, state, new_policy)
+    csv_path = publish_environment_table(change, rows)
     finished = grace.utc_now()
     summary = summary_markdown(
         f"Rotation {change_id}: policy swap",
@@ -150,7 +148,7 @@ def swap_policy(
         change_id,
         FLOW,
     )
-    publish_change_reports(services, FLOW, change_id, summary)
+    publish_change_reports(change, summary)
     get_run_logger().info("Policy swap %s finished: %s", change_id, counts_line(rows))
     report = {
         "change_id": change_id,

@@ -3,36 +3,34 @@
 from typing import Any
 
 from cmk.plan import ChangePlan
-from cmk.rotation_plan import FLOW
 from flows.approval import ApprovalOutcome
 from flows.endings import end_unapproved, stop_before_change
 from flows.gates import approve_once
 from flows.rotation_text import summary_markdown
-from tasks.context import Services
+from tasks.context import Change
 
 
-def stop_before_writes(plan: ChangePlan, plan_md: str, dry_run: bool) -> Any:
+def stop_before_writes(change: Change, plan: ChangePlan, plan_md: str, dry_run: bool) -> Any:
     """The end of a dry run or of a blocked plan: the plan published, nothing written."""
-    title = f"Rotation {plan.change_id}"
-    return stop_before_change(FLOW, plan.change_id, title, plan_md, plan.rows, plan.blocking, dry_run=dry_run)
+    title = f"Rotation {change.change_id}"
+    return stop_before_change(change, title, plan_md, plan.rows, plan.blocking, dry_run=dry_run)
 
 
 def approve_plan(
-    services: Services, plan: ChangePlan, plan_md: str, *, heading: str, gate: str, approval_settings: str
+    change: Change, plan_md: str, *, heading: str, gate: str, approval_settings: str
 ) -> ApprovalOutcome:
     """Ask (once per change) to approve exactly this plan."""
     return approve_once(
-        services,
-        change_id=plan.change_id,
-        requested_by=plan.requested_by,
+        change,
         approval_settings=approval_settings,
         gate=gate,
         description=f"## {heading}\n\n{plan_md}",
     )
 
 
-def not_approved(services: Services, change_id: str, outcome: ApprovalOutcome, what: str) -> Any:
+def not_approved(change: Change, outcome: ApprovalOutcome, what: str) -> Any:
     """Publish why nothing changed and end the run Cancelled (rejected) or Failed (expired)."""
+    change_id = change.change_id
     summary = summary_markdown(
         f"Rotation {change_id}: {outcome.status}",
         [f"{what} Reason: {outcome.reason}"],
@@ -40,6 +38,6 @@ def not_approved(services: Services, change_id: str, outcome: ApprovalOutcome, w
         outcome.approvals,
         outcome.refusals,
         change_id,
-        FLOW,
+        change.flow,
     )
-    return end_unapproved(services, FLOW, change_id, f"Rotation {change_id}", outcome, what, summary)
+    return end_unapproved(change, f"Rotation {change_id}", outcome, what, summary)

@@ -7,16 +7,16 @@ from cmk.models import PolicyInfo
 from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
 from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
 from cmk.rotation_plan import KeyVersionPlan, SwapPlan, SwapState
-from tasks.context import Services, state_dir
+from tasks.context import Change, state_dir
 
 
-def record_key_version_retirement(services: Services, kv: KeyVersionPlan, change_id: str) -> datetime:
+def record_key_version_retirement(change: Change, kv: KeyVersionPlan) -> datetime:
     """Record when the previous version may be disabled (register for `retire`, and the change's checkpoint)."""
     until = grace.retire_after(grace.utc_now(), grace.KEY_VERSION_GRACE_DAYS)
     RetirementRegister(state_dir() / RETIREMENTS_FILE).record(
-        Retirement(kv.vault_uri, kv.key_name, kv.previous, until, change_id, grace.utc_now())
+        Retirement(kv.vault_uri, kv.key_name, kv.previous, until, change.change_id, grace.utc_now())
     )
-    services.checkpoints.finish_step(
+    change.services.checkpoints.finish_step(
         "retirement",
         {
             "kind": "key-version",
@@ -31,14 +31,14 @@ def record_key_version_retirement(services: Services, kv: KeyVersionPlan, change
 
 
 def record_policy_retirement(
-    services: Services, swap: SwapPlan, state: SwapState, new_policy: PolicyInfo
+    change: Change, swap: SwapPlan, state: SwapState, new_policy: PolicyInfo
 ) -> PolicyRetirement:
     """Record when the old policy, its key and its access may be retired (register and checkpoint)."""
     old = state.old
     until = grace.retire_after(grace.utc_now(), grace.POLICY_GRACE_DAYS)
     entry = PolicyRetirementRegister(state_dir() / POLICY_RETIREMENTS_FILE).record(
         PolicyRetirement(
-            change_id=swap.plan.change_id,
+            change_id=change.change_id,
             policy_id=old.id,
             system_id=old.system_id or "",
             principal_id=old.principal_id or "",
@@ -51,7 +51,7 @@ def record_policy_retirement(
             recorded_at=grace.utc_now(),
         )
     )
-    services.checkpoints.finish_step(
+    change.services.checkpoints.finish_step(
         "retirement",
         {
             "kind": "policy",

@@ -26,7 +26,7 @@ from flows.gates import approve_once
 from flows.lock import RESTORED, REVOKED
 from flows.lock_text import unhealthy_markdown, unlock_plan_markdown, unlock_summary_markdown
 from flows.summaries import counts_line
-from tasks.context import Services, connect
+from tasks.context import Change, Services, open_change
 from tasks.environments import read_environments
 from tasks.lock_reports import publish_outcome
 from tasks.lockdown import read_grants_in_place, read_policy, restore_grant, wait_policy_health
@@ -83,7 +83,10 @@ def unlock(
         operation_timeout_seconds,
     )
     change_id, requested_by, lock_change_id = change_id.strip(), requested_by.strip(), lock_change_id.strip()
-    services = connect(azure_connection, powerplatform_connection, change_id=change_id, flow=FLOW)
+    change = open_change(
+        azure_connection, powerplatform_connection, flow=FLOW, change_id=change_id, requested_by=requested_by
+    )
+    services = change.services
 
     # Read
     restore, policy_id, blast = what_to_restore(services, lock_change_id, policy_id.strip(), list(grants))
@@ -109,8 +112,7 @@ def unlock(
     plan_md = unlock_plan_markdown(plan, policy.name if policy else policy_id, source)
     if plan.blocking or dry_run:
         return stop_before_change(
-            FLOW,
-            change_id,
+            change,
             f"Unlock {change_id}",
             plan_md,
             plan.rows,
@@ -122,41 +124,36 @@ def unlock(
 
     # Approve
     outcome = approve_once(
-        services,
-        change_id=change_id,
-        requested_by=requested_by,
+        change,
         approval_settings=approval_settings,
         description=f"## Approve unlocking policy `{policy.name}`: {len(plan.pending)} write(s)\n\n{plan_md}",
         gate=f"{FLOW}-restore",
     )
     if not outcome.approved:
         return end_unapproved(
-            services,
-            FLOW,
-            change_id,
+            change,
             f"Unlock {change_id}",
             outcome,
             "No key access was restored and no environment was re-enabled.",
         )
 
     # Apply
-    restore_all(services, plan, lock_change_id, policy, restore, requested_by)
+    restore_all(change, plan, lock_change_id, policy, restore)
     try:
         policy = wait_policy_health(services, policy.id, "Healthy", health_timeout_seconds)
     except CmkError as exc:
-        publish_summary(FLOW, change_id, unhealthy_markdown(change_id, policy.name, restore, str(exc)))
+        publish_summary(change, unhealthy_markdown(change_id, policy.name, restore, str(exc)))
         return Failed(message=f"Access was restored but the policy is not Healthy: {exc}")
     rows = reenable_all(services, plan, concurrency, operation_timeout_seconds)
 
     # Verify, report
     rows = verified_online(rows, read_environments(services), policy)
-    csv_path = publish_outcome(FLOW, change_id, rows)
+    csv_path = publish_outcome(change, rows)
     publish_summary(
-        FLOW,
-        change_id,
+        change,
         unlock_summary_markdown(change_id, source, policy.name, restore, rows, outcome, csv_path),
     )
-    publish_journal(FLOW, change_id, services.journal.entries(change_id=change_id))
+    publish_journal(change)
     report = {
         "change_id": change_id,
         "lock_change_id": lock_change_id,
@@ -226,15 +223,10 @@ def what_to_restore(
 
 
 def restore_all(
-    services: Services,
-    plan: ChangePlan,
-    lock_change_id: str | None,
-    policy: PolicyInfo,
-    grants: list[Grant],
-    requested_by: str,
+    change: Change, plan: ChangePlan, lock_change_id: str | None, policy: PolicyInfo, grants: list[Grant]
 ) -> None:
     """Restore each grant once and journal it, for whom (which also marks the lock as undone)."""
-    change_id = plan.change_id
+    services, change_id = change.services, change.change_id
     if services.checkpoints.step("restore"):
         get_run_logger().info("Key access of change %s was restored in an earlier run; not again.", change_id)
         return
@@ -245,7 +237,7 @@ def restore_all(
             plan.require(RESTORE_ACTIONS[grant.method], grant.target)
             changed = restore_grant(services, grant)
         services.journal.record(
-            actor=requested_by,
+            actor=change.requested_by,
             action=RESTORED,
             target=policy.id,
             before=None,

@@ -1,10 +1,11 @@
-"""The services a flow run works with, built once from its blocks."""
+"""The services a flow run works with, built once from its blocks, and the change a change flow carries them in."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from blocks.connections import AzureAdminConnection, PowerPlatformAdminConnection
 from cmk.arm import ArmService
@@ -49,3 +50,25 @@ def connect(azure_block: str, powerplatform_block: str, *, change_id: str, flow:
         checkpoints=CheckpointStore(state_dir() / "changes", change_id, flow),
         admin_object_id=powerplatform.admin_object_id,
     )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change run: its flow, its change id, who asked for it, and the services it works with."""
+
+    flow: str
+    change_id: str
+    requested_by: str
+    services: Services
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        """This change's audit journal entries, in write order."""
+        return self.services.journal.entries(change_id=self.change_id)
+
+
+def open_change(
+    azure_block: str, powerplatform_block: str, *, flow: str, change_id: str, requested_by: str
+) -> Change:
+    """Connect both sides for one change (its parameters already validated) and name it once for the whole run."""
+    services = connect(azure_block, powerplatform_block, change_id=change_id, flow=flow)
+    return Change(flow=flow, change_id=change_id, requested_by=requested_by, services=services)

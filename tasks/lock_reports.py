@@ -10,7 +10,7 @@ import pandas as pd
 from prefect.artifacts import create_table_artifact
 
 from cmk.reports import write_csv
-from tasks.context import reports_dir
+from tasks.context import Change, reports_dir
 from tasks.reports import artifact_key
 
 BLAST_COLUMNS = [
@@ -47,23 +47,22 @@ def _frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 
 
 def publish_table(
-    flow: str, change_id: str, name: str, rows: Sequence[dict[str, Any]], columns: list[str], description: str
+    change: Change, name: str, rows: Sequence[dict[str, Any]], columns: list[str], description: str
 ) -> Path:
     """A keyed table artifact `<flow>-<name>` and its CSV; returns the CSV path."""
     frame = _frame(rows, columns)
     create_table_artifact(
         frame.to_dict(orient="records"),
-        key=artifact_key(flow, name),
-        description=f"**{flow}** change `{change_id}`: {description}",
+        key=artifact_key(change.flow, name),
+        description=f"**{change.flow}** change `{change.change_id}`: {description}",
     )
-    return write_csv(frame, reports_dir(), f"{flow}-{change_id}-{name}")
+    return write_csv(frame, reports_dir(), f"{change.flow}-{change.change_id}-{name}")
 
 
-def publish_blast_radius(flow: str, change_id: str, rows: Sequence[dict[str, Any]]) -> Path:
+def publish_blast_radius(change: Change, rows: Sequence[dict[str, Any]]) -> Path:
     """Every environment that goes offline, with its SKU and deletion deadline."""
     return publish_table(
-        flow,
-        change_id,
+        change,
         "blast-radius",
         rows,
         BLAST_COLUMNS,
@@ -71,6 +70,6 @@ def publish_blast_radius(flow: str, change_id: str, rows: Sequence[dict[str, Any
     )
 
 
-def publish_outcome(flow: str, change_id: str, rows: Sequence[dict[str, Any]]) -> Path:
+def publish_outcome(change: Change, rows: Sequence[dict[str, Any]]) -> Path:
     """One row per environment: runtime before and after, and what happened."""
-    return publish_table(flow, change_id, "environments", rows, OUTCOME_COLUMNS, "one row per environment.")
+    return publish_table(change, "environments", rows, OUTCOME_COLUMNS, "one row per environment.")

@@ -15,7 +15,7 @@ from prefect.artifacts import (
 )
 
 from cmk.reports import environment_table, write_csv
-from tasks.context import reports_dir
+from tasks.context import Change, reports_dir
 
 
 def artifact_key(*parts: str) -> str:
@@ -41,28 +41,30 @@ class Progress:
         update_progress_artifact(self.id, min(100.0, 100.0 * self.done / self.total))
 
 
-def publish_environment_table(flow: str, change_id: str, rows: Sequence[dict[str, Any]]) -> Path:
+def publish_environment_table(change: Change, rows: Sequence[dict[str, Any]]) -> Path:
     """The per-environment table as a keyed artifact and as CSV; returns the CSV path."""
     frame = environment_table(rows)
     create_table_artifact(
         frame.to_dict(orient="records"),
-        key=artifact_key(flow, "environments"),
-        description=f"**{flow}** change `{change_id}`: one row per environment.",
+        key=artifact_key(change.flow, "environments"),
+        description=f"**{change.flow}** change `{change.change_id}`: one row per environment.",
     )
-    return write_csv(frame, reports_dir(), f"{flow}-{change_id}-environments")
+    return write_csv(frame, reports_dir(), f"{change.flow}-{change.change_id}-environments")
 
 
-def publish_summary(flow: str, change_id: str, markdown: str) -> None:
+def publish_summary(change: Change, markdown: str) -> None:
     """The run's markdown summary as a keyed artifact, so history accumulates per flow."""
     create_markdown_artifact(
-        markdown, key=artifact_key(flow, "summary"), description=f"{flow} change {change_id}"
+        markdown,
+        key=artifact_key(change.flow, "summary"),
+        description=f"{change.flow} change {change.change_id}",
     )
     path = reports_dir()
     path.mkdir(parents=True, exist_ok=True)
-    (path / f"{flow}-{change_id}-summary.md").write_text(markdown)
+    (path / f"{change.flow}-{change.change_id}-summary.md").write_text(markdown)
 
 
-def publish_journal(flow: str, change_id: str, entries: Sequence[dict[str, Any]]) -> None:
+def publish_journal(change: Change) -> None:
     """This change's audit journal entries as a table artifact."""
     rows = [
         {
@@ -73,8 +75,10 @@ def publish_journal(flow: str, change_id: str, entries: Sequence[dict[str, Any]]
             "outcome": e.get("outcome", ""),
             "correlation_id": e.get("correlation_id") or "",
         }
-        for e in entries
+        for e in change.journal_entries()
     ]
     create_table_artifact(
-        rows, key=artifact_key(flow, "journal"), description=f"Audit journal of change {change_id}"
+        rows,
+        key=artifact_key(change.flow, "journal"),
+        description=f"Audit journal of change {change.change_id}",
     )
