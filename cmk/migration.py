@@ -184,28 +184,6 @@ def plan_moves(
     )
 
 
-def plan_migration(
-    change_id: str,
-    requested_by: str,
-    rows: list[dict[str, Any]],
-    findings: list[Finding],
-    notes: list[str] | None = None,
-) -> ChangePlan:
-    """The migration's writes: link each chosen BYOK environment to the target policy."""
-    return plan_moves("migrate_byok", "link", change_id, requested_by, rows, findings, notes)
-
-
-def plan_revert(
-    change_id: str,
-    requested_by: str,
-    rows: list[dict[str, Any]],
-    findings: list[Finding],
-    notes: list[str] | None = None,
-) -> ChangePlan:
-    """The revert's writes: unlink each chosen environment back to the Microsoft-managed key."""
-    return plan_moves("revert", "unlink", change_id, requested_by, rows, findings, notes)
-
-
 def planned_environments(plan: ChangePlan, action: str) -> list[str]:
     """The environments the plan moves with this action (link or unlink), in plan order."""
     return [w.target for w in plan.pending if w.action == action]

@@ -38,7 +38,6 @@ GRANT_READER = "grant Reader"
 LINK = "link"
 KEY_ROLE = "Key Vault Crypto Service Encryption User"
 MAX_CONCURRENCY = 32
-MAX_OPERATION_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def onboarding_request(
         p.refuse(
             f"key_type {key_type!r} / key_size {key_size!r}: Power Platform accepts RSA or RSA-HSM, 2048 or 3072."
         )
-    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=MAX_OPERATION_SECONDS)
+    p.timeout(operation_timeout_seconds)
     p.waves(concurrency, canary_size, failure_threshold, MAX_CONCURRENCY)
     p.done()
     return replace(request, notes=tuple(p.notes))

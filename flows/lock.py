@@ -204,7 +204,7 @@ def check_parameters(
     p.policy_id(policy_id)
     if method != "auto" and method not in REVOKE_METHODS:
         p.refuse(f"method must be auto, access_policy, role_assignment or disable_key; got {method!r}.")
-    p.positive(lock_timeout_seconds, "lock_timeout_seconds", maximum=7 * 86400)
+    p.timeout(lock_timeout_seconds, "lock_timeout_seconds")
     p.done()
     return change_id, requested_by, policy_id.strip()
 

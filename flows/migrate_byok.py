@@ -7,7 +7,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, plan_migration, planned_environments, until
+from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, plan_moves, planned_environments, until
 from cmk.plan import ChangePlan
 from cmk.preflight import check_environment
 from cmk.validation import Parameters
@@ -89,7 +89,7 @@ def migrate_byok(
 
     # Plan
     plan_rows = [plan_row(e, "BYOK" if e.byok else None) for e in targets]
-    plan = plan_migration(change_id, requested_by, plan_rows, findings, notes)
+    plan = plan_moves("migrate_byok", "link", change_id, requested_by, plan_rows, findings, notes)
     policy_name = policy.name if policy else policy_id
     plan_md = plan_markdown(plan, policy_name, canary_size, concurrency)
     if plan.blocking or dry_run:
@@ -156,7 +156,7 @@ def check_parameters(
     p.policy_id(policy_id)
     env_ids = p.environment_ids(environments)
     p.waves(concurrency, canary_size, failure_threshold, MAX_CONCURRENCY)
-    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=7 * 86400)
+    p.timeout(operation_timeout_seconds, "operation_timeout_seconds")
     p.done()
     return env_ids, p.notes
 

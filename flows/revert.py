@@ -9,7 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk.migration import (
     REVERT_KEEP_KEY_DAYS,
-    plan_revert,
+    plan_moves,
     planned_environments,
     policy_health_findings,
     revert_targets,
@@ -105,7 +105,9 @@ def revert(
         findings += policy_health_findings(current)
 
     # Plan
-    plan = plan_revert(change_id, requested_by, [plan_row(e) for e in targets], findings, notes)
+    plan = plan_moves(
+        "revert", "unlink", change_id, requested_by, [plan_row(e) for e in targets], findings, notes
+    )
     plan_rows = plan.rows
     keep_until = (services.checkpoints.step("keep_until") or {}).get("date") or until(
         started, REVERT_KEEP_KEY_DAYS
@@ -196,7 +198,7 @@ def check_parameters(
         p.policy_id(policy_id)
     env_ids = p.environment_ids(environments)
     p.waves(concurrency, canary_size, failure_threshold, MAX_CONCURRENCY)
-    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=7 * 86400)
+    p.timeout(operation_timeout_seconds, "operation_timeout_seconds")
     p.done()
     return env_ids, p.notes
 

@@ -38,7 +38,6 @@ _NAME_CHARS = re.compile(r"[^A-Za-z0-9-]+")
 SCHEDULER = "scheduled-rotation"
 POLICY_NAME_MAX = 64  # cmk/validation.py: enterprise policy names
 KEY_NAME_MAX = 127  # Key Vault key names
-MAX_OPERATION_SECONDS = 7 * 86400
 
 
 def scheduled_change_id(mode: str) -> str:
@@ -213,7 +212,7 @@ def validate_inputs(
     p.resource_group(resource_group, optional=True)
     env_ids = p.environment_ids(environments or ())
     admin = p.guid(powerplatform_admin_object_id, "powerplatform_admin_object_id", optional=True)
-    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=MAX_OPERATION_SECONDS)
+    p.timeout(operation_timeout_seconds)
     if swap_method not in SWAP_METHODS:
         p.refuse(f"swap_method must be one of {', '.join(SWAP_METHODS)}, not {swap_method!r}.")
     if fanout not in get_args(FanOut):

@@ -206,8 +206,8 @@ def check_parameters(
         p.policy_id(policy_id)
     env_ids = p.environment_ids(environments)
     p.between(concurrency, "concurrency", 1, MAX_CONCURRENCY)
-    p.positive(health_timeout_seconds, "health_timeout_seconds", maximum=7 * 86400)
-    p.positive(operation_timeout_seconds, "operation_timeout_seconds", maximum=7 * 86400)
+    p.timeout(health_timeout_seconds, "health_timeout_seconds")
+    p.timeout(operation_timeout_seconds, "operation_timeout_seconds")
     p.done()
     return env_ids, p.notes
 

@@ -14,7 +14,7 @@ from cmk.lockdown import (
     plan_revocation,
     plan_unlock,
 )
-from cmk.migration import plan_migration, plan_revert, planned_environments
+from cmk.migration import plan_moves, planned_environments
 from cmk.models import AccessPolicyInfo
 from cmk.plan import OutsidePlanError
 from cmk.policy_retirements import PolicyRetirement
@@ -173,9 +173,13 @@ def test_retirement_on_an_rbac_vault_deletes_only_the_encryption_role_at_vault_s
 def test_migration_and_revert_plans_move_each_row_once() -> None:
     rows = [{"environment_id": ENV_A, "name": "Finance"}, {"environment_id": ENV_B, "name": "HR"}]
     blocking = Finding("X", "blocking", ENV_B, "m", "r")
-    plan = plan_migration("C", "alice", rows, [Finding("I", "info", ENV_A, "m", "r"), blocking])
+    plan = plan_moves(
+        "migrate_byok", "link", "C", "alice", rows, [Finding("I", "info", ENV_A, "m", "r"), blocking]
+    )
     assert planned_environments(plan, "link") == [ENV_A, ENV_B] and plan.blocking == [blocking]
     assert plan.findings[0] is blocking  # sorted: blocking first
-    revert = plan_revert("C", "alice", rows, [], ["environments: x was given 2 times; it is moved once."])
+    revert = plan_moves(
+        "revert", "unlink", "C", "alice", rows, [], ["environments: x was given 2 times; it is moved once."]
+    )
     assert planned_environments(revert, "unlink") == [ENV_A, ENV_B]
     assert planned_environments(revert, "link") == [] and "given 2 times" in revert.notes_markdown()
