@@ -22,6 +22,7 @@ from cmk.preflight import Finding
 from cmk.retirement_checks import RetirementFacts, assess, plan_retirement
 from cmk.retirements import Retirement
 from cmk.roles import CRYPTO_SERVICE_ENCRYPTION_USER
+from cmk.rows import EnvironmentRow
 from tests.cmk.factories import NOW, POLICY_ID, PRINCIPAL, VAULT_ID, assignment, env, key, link, policy, vault
 
 OTHER = "99999999-2222-4333-8444-555555555555"
@@ -171,7 +172,7 @@ def test_retirement_on_an_rbac_vault_deletes_only_the_encryption_role_at_vault_s
 
 
 def test_migration_and_revert_plans_move_each_row_once() -> None:
-    rows = [{"environment_id": ENV_A, "name": "Finance"}, {"environment_id": ENV_B, "name": "HR"}]
+    rows = [EnvironmentRow(ENV_A, name="Finance"), EnvironmentRow(ENV_B, name="HR")]
     blocking = Finding("X", "blocking", ENV_B, "m", "r")
     plan = plan_moves(
         "migrate_byok", "link", "C", "alice", rows, [Finding("I", "info", ENV_A, "m", "r"), blocking]
