@@ -8,6 +8,7 @@ import pytest
 
 from cmk.lockdown import (
     Grant,
+    LockRow,
     grant_present,
     grants_from_journal,
     plan_lock,
@@ -36,14 +37,14 @@ def access_grant() -> Grant:
 
 def test_lock_plan_revokes_each_grant_and_refuses_anything_else() -> None:
     grant = access_grant()
-    plan = plan_lock("CHG-1", "alice", policy(), "access_policy", [grant], None, [{"environment_id": ENV_A}])
+    plan = plan_lock("CHG-1", "alice", policy(), "access_policy", [grant], None, [LockRow(ENV_A)])
     assert [(w.service, w.action, w.target) for w in plan.pending] == [
         ("arm", "remove-access-policy", f"{VAULT_ID}/accessPolicies/{PRINCIPAL}")
     ]
     plan.require("remove-access-policy", f"{VAULT_ID}/accessPolicies/{PRINCIPAL}".upper())
     with pytest.raises(OutsidePlanError):
         plan.require("remove-access-policy", f"{VAULT_ID}/accessPolicies/{OTHER}")
-    assert plan.rows == [{"environment_id": ENV_A}] and not plan.blocking
+    assert plan.rows == [LockRow(ENV_A)] and not plan.blocking
 
 
 def test_lock_plan_is_blocked_without_writes_when_the_method_cannot_lock() -> None:
@@ -71,7 +72,7 @@ def test_unlock_plan_restores_what_is_missing_and_re_enables_what_is_offline() -
         ("enable-environment", ENV_A),
     ]
     assert [w.target for w in plan.writes if w.in_place] == [ENV_B]
-    assert [r["environment_id"] for r in plan.rows] == [ENV_A, ENV_B]
+    assert [r.environment_id for r in plan.rows] == [ENV_A, ENV_B]
 
 
 def test_unlock_plan_blocks_a_missing_policy_a_foreign_grant_and_an_unknown_requested_environment() -> None:
@@ -108,7 +109,7 @@ def test_grant_presence_by_method() -> None:
 def test_grants_from_journal_dedupes_and_checks_the_policy() -> None:
     entry = {"target": POLICY_ID, "before": access_grant().to_dict(), "detail": {"blast_radius": [ENV_A]}}
     grants, policy_id, blast = grants_from_journal([entry, entry], "CHG-L")
-    assert len(grants) == 1 and policy_id == POLICY_ID and blast == [{"environment_id": ENV_A}]
+    assert len(grants) == 1 and policy_id == POLICY_ID and blast == [LockRow(ENV_A)]
     with pytest.raises(ValueError, match="has no revoked access"):
         grants_from_journal([], "CHG-L")
     with pytest.raises(ValueError, match="not /other"):
