@@ -87,7 +87,11 @@ class LockRow:
         return EnvironmentRow(self.environment_id, name=self.name, geo=self.geo, sku=self.sku)
 
 
-BLAST_FIELDS = [f.name for f in fields(LockRow) if f.name not in {"runtime_after", "status", "operation_id", "duration_seconds", "error"}]
+BLAST_FIELDS = [
+    f.name
+    for f in fields(LockRow)
+    if f.name not in {"runtime_after", "status", "operation_id", "duration_seconds", "error"}
+]
 
 
 def blast_radius(
@@ -473,7 +477,9 @@ def plan_unlock(
     return plan
 
 
-def verified_online(rows: list[LockRow], envs: Sequence[EnvironmentInfo], policy: PolicyInfo) -> list[LockRow]:
+def verified_online(
+    rows: list[LockRow], envs: Sequence[EnvironmentInfo], policy: PolicyInfo
+) -> list[LockRow]:
     """Each re-enable row checked against the environments read back: Enabled and still on a customer key.
 
     That is this policy, or (when the lock disabled a shared key) another policy using the same key.

@@ -256,7 +256,9 @@ def reenable_all(
     """Re-enable the planned environments with at most `concurrency` in flight; every environment gets a row."""
     planned = {r.environment_id.lower(): r for r in plan.rows}
     rows: list[LockRow] = [
-        replace(planned.get(w.target.lower(), LockRow(w.target)), environment_id=w.target, status="already-done")
+        replace(
+            planned.get(w.target.lower(), LockRow(w.target)), environment_id=w.target, status="already-done"
+        )
         for w in plan.writes
         if w.action == ENABLE_ACTION and w.in_place
     ]
