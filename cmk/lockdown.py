@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ from cmk.plan import ChangePlan, PlannedWrite, Service
 from cmk.preflight import Finding
 from cmk.resource_ids import parse_vault_id, scope_covers
 from cmk.roles import KEY_WRAP_ROLES
+from cmk.rows import EnvironmentRow
 
 RevokeMethod = Literal["access_policy", "role_assignment", "disable_key"]
 REVOKE_METHODS: tuple[str, ...] = ("access_policy", "role_assignment", "disable_key")
@@ -44,9 +45,58 @@ def deletion_days(sku: str | None) -> tuple[int, bool]:
     return days, True
 
 
+@dataclass
+class LockRow:
+    """One environment of a lock or unlock: its runtime before and after, and when a locked one is deleted.
+
+    Not an EnvironmentRow: these reports are about runtime state and deletion deadlines, not keys and policies.
+    """
+
+    environment_id: str
+    name: str = ""
+    geo: str = ""
+    sku: str = ""
+    policy: str = ""
+    runtime_before: str = ""
+    link_status: str = ""
+    deleted_after_days: int | str = ""
+    deletion_deadline: str = ""
+    deadline_documented: bool | str = ""
+    runtime_after: str = ""
+    status: str = ""
+    operation_id: str = ""
+    duration_seconds: float | str = ""
+    error: str = ""
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> LockRow:
+        """A row from its dict form (a checkpoint's, also of runs before typed rows); other keys are left."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: ("" if v is None else v) for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, for checkpoints and run results."""
+        return asdict(self)
+
+    def blast_dict(self) -> dict[str, Any]:
+        """The blast-radius facts only (what the lock's plan records and its dry run returns)."""
+        return {name: getattr(self, name) for name in BLAST_FIELDS}
+
+    def environment_row(self) -> EnvironmentRow:
+        """The environment's facts as a report row of the shared table."""
+        return EnvironmentRow(self.environment_id, name=self.name, geo=self.geo, sku=self.sku)
+
+
+BLAST_FIELDS = [
+    f.name
+    for f in fields(LockRow)
+    if f.name not in {"runtime_after", "status", "operation_id", "duration_seconds", "error"}
+]
+
+
 def blast_radius(
     envs: list[EnvironmentInfo], policy: PolicyInfo, locked_at: datetime, policy_name: str = ""
-) -> list[dict[str, Any]]:
+) -> list[LockRow]:
     """One row per environment that goes offline when the policy loses key access, with its deletion deadline."""
     rows = []
     for env in envs:
@@ -54,18 +104,18 @@ def blast_radius(
             continue
         days, documented = deletion_days(env.sku)
         rows.append(
-            {
-                "environment_id": env.id,
-                "name": env.display_name,
-                "geo": env.location,
-                "sku": env.sku or "",
-                "policy": policy_name or policy.name,
-                "runtime_before": env.runtime_state or "",
-                "link_status": env.cmk.status if env.cmk else "",
-                "deleted_after_days": days,
-                "deletion_deadline": (locked_at + timedelta(days=days)).isoformat(timespec="minutes"),
-                "deadline_documented": documented,
-            }
+            LockRow(
+                env.id,
+                name=env.display_name or "",
+                geo=env.location or "",
+                sku=env.sku or "",
+                policy=policy_name or policy.name,
+                runtime_before=env.runtime_state or "",
+                link_status=(env.cmk.status or "") if env.cmk else "",
+                deleted_after_days=days,
+                deletion_deadline=(locked_at + timedelta(days=days)).isoformat(timespec="minutes"),
+                deadline_documented=documented,
+            )
         )
     return rows
 
@@ -229,7 +279,7 @@ def plan_revocation(
 
 def grants_from_journal(
     entries: list[dict[str, Any]], lock_change_id: str, policy_id: str = ""
-) -> tuple[list[Grant], str, list[dict[str, Any]]]:
+) -> tuple[list[Grant], str, list[LockRow]]:
     """From a lock's journal entries: the grants it removed (once each), its policy id and its blast radius."""
     if not entries:
         raise ValueError(
@@ -244,16 +294,14 @@ def grants_from_journal(
         grant = Grant.from_dict(entry["before"])
         if grant not in restore:
             restore.append(grant)
-    blast = [{"environment_id": e} for e in (entries[0].get("detail") or {}).get("blast_radius", [])]
+    blast = [LockRow(e) for e in (entries[0].get("detail") or {}).get("blast_radius", [])]
     return restore, recorded_policy, blast
 
 
-def restore_targets(
-    blast: list[dict[str, Any]], envs: list[EnvironmentInfo], policy: PolicyInfo
-) -> list[str]:
+def restore_targets(blast: list[LockRow], envs: list[EnvironmentInfo], policy: PolicyInfo) -> list[str]:
     """Environments to re-enable: those the lock took offline (or, unknown, every one linked to the policy)."""
     if blast:
-        return [row["environment_id"] for row in blast]
+        return [row.environment_id for row in blast]
     return [e.id for e in environments_using(envs, policy.system_id)]
 
 
@@ -310,13 +358,13 @@ def plan_lock(
     method: str,
     grants: list[Grant],
     reason: str | None,
-    blast: list[dict[str, Any]],
+    blast: list[LockRow],
     *,
     revoked: bool = False,
     notes: list[str] | None = None,
-) -> ChangePlan:
+) -> ChangePlan[LockRow]:
     """The lock's writes: revoke each grant; blocked (no write) when the method cannot lock the policy."""
-    plan = ChangePlan("lock", change_id, requested_by, rows=list(blast), notes=list(notes or []))
+    plan = ChangePlan[LockRow]("lock", change_id, requested_by, rows=list(blast), notes=list(notes or []))
     if reason is not None:
         plan.findings.append(
             Finding(
@@ -369,9 +417,9 @@ def plan_unlock(
     *,
     explicit: bool,
     notes: list[str] | None = None,
-) -> ChangePlan:
+) -> ChangePlan[LockRow]:
     """The unlock's writes: restore each grant the lock removed, then re-enable each environment still offline."""
-    plan = ChangePlan("unlock", change_id, requested_by, notes=list(notes or []))
+    plan = ChangePlan[LockRow]("unlock", change_id, requested_by, notes=list(notes or []))
     if policy is None:
         plan.findings.append(
             Finding(
@@ -417,21 +465,21 @@ def plan_unlock(
             continue
         offline = (env.runtime_state or "").lower() == "disabled"
         plan.rows.append(
-            {
-                "environment_id": env.id,
-                "name": env.display_name,
-                "geo": env.location,
-                "sku": env.sku or "",
-                "runtime_before": env.runtime_state or "",
-            }
+            LockRow(
+                env.id,
+                name=env.display_name or "",
+                geo=env.location or "",
+                sku=env.sku or "",
+                runtime_before=env.runtime_state or "",
+            )
         )
         plan.add(PlannedWrite("powerplatform", ENABLE_ACTION, env.id, env.display_name, in_place=not offline))
     return plan
 
 
 def verified_online(
-    rows: list[dict[str, Any]], envs: Sequence[EnvironmentInfo], policy: PolicyInfo
-) -> list[dict[str, Any]]:
+    rows: list[LockRow], envs: Sequence[EnvironmentInfo], policy: PolicyInfo
+) -> list[LockRow]:
     """Each re-enable row checked against the environments read back: Enabled and still on a customer key.
 
     That is this policy, or (when the lock disabled a shared key) another policy using the same key.
@@ -439,7 +487,7 @@ def verified_online(
     current = {e.id.lower(): e for e in envs}
     out = []
     for row in rows:
-        env = current.get(row["environment_id"].lower())
+        env = current.get(row.environment_id.lower())
         problems = []
         if env is None:
             problems.append("not found")
@@ -450,14 +498,14 @@ def verified_online(
                 env.uses_policy(policy.system_id) or (env.cmk and (env.cmk.status or "").lower() == "linked")
             ):
                 problems.append(f"no longer linked to {policy.name} or any customer-managed key policy")
-        if problems and row["status"] != "failed":
-            row = {**row, "status": "failed", "error": "verification: " + "; ".join(problems)}
+        if problems and row.status != "failed":
+            row = replace(row, status="failed", error="verification: " + "; ".join(problems))
         linked_policy = (env.cmk.policy_arm_id or "").rsplit("/", 1)[-1] if env and env.cmk else ""
         out.append(
-            {
-                **row,
-                "runtime_after": env.runtime_state if env else "missing",
-                "policy": row.get("policy") or linked_policy,
-            }
+            replace(
+                row,
+                runtime_after=(env.runtime_state or "") if env else "missing",
+                policy=row.policy or linked_policy,
+            )
         )
     return out

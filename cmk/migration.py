@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from cmk.models import EnvironmentInfo, PolicyInfo, environments_using
 from cmk.plan import ChangePlan, environment_writes
 from cmk.preflight import Finding, find_requested, same_geo, sort_findings
+from cmk.rows import EnvironmentRow
 
 # DOC25: "the BYOK key in the Microsoft key vault is retained for at least 28 days".
 BYOK_RETENTION_DAYS = 28
@@ -168,7 +168,7 @@ def plan_moves(
     action: str,
     change_id: str,
     requested_by: str,
-    rows: list[dict[str, Any]],
+    rows: list[EnvironmentRow],
     findings: list[Finding],
     notes: list[str] | None = None,
 ) -> ChangePlan:

@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cmk.checkpoints import CheckpointStore
@@ -42,6 +42,7 @@ from cmk.errors import BusyError, CmkError
 from cmk.models import EnvironmentInfo, OperationHandle, OperationStatus, PolicyInfo
 from cmk.planning import threshold_crossed
 from cmk.powerplatform import PowerPlatformService
+from cmk.rows import EnvironmentRow
 from cmk.verification import link_problems, unlink_problems
 
 SwapMethod = Literal["link", "unlink-then-link"]
@@ -98,6 +99,11 @@ def after_facts(env: EnvironmentInfo) -> dict[str, str]:
     }
 
 
+def read_back(row: EnvironmentRow, env: EnvironmentInfo) -> EnvironmentRow:
+    """The row with its after-state as the service shows env now."""
+    return replace(row, **after_facts(env), read_back=True)
+
+
 def must_finish(progress: dict[str, Any]) -> bool:
     """Whether a checkpointed environment has work that must be carried on even after a halt.
 
@@ -125,7 +131,7 @@ class _Slot:
     """One environment being moved in this call."""
 
     env_id: str
-    row: dict[str, Any]
+    row: EnvironmentRow
     before: dict[str, Any]
     phase: Phase = "link"
     handle: OperationHandle | None = None
@@ -148,7 +154,7 @@ class _Run:
 
     budget: FailureBudget
     snapshot: dict[str, EnvironmentInfo]
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, EnvironmentRow] = field(default_factory=dict)
     pending: deque[_Slot] = field(default_factory=deque)
     active: dict[str, _Slot] = field(default_factory=dict)
     waiting: dict[str, _Slot] = field(default_factory=dict)
@@ -178,7 +184,7 @@ class EnvironmentMover:
         default_poll_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        on_row: Callable[[dict[str, Any]], None] | None = None,
+        on_row: Callable[[EnvironmentRow], None] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         if action not in ACTIONS:
@@ -263,29 +269,23 @@ class EnvironmentMover:
         """Write the slot's row; the after-state from env (read after the last write), else read back later."""
         run.active.pop(slot.key, None)
         run.waiting.pop(slot.key, None)
-        row = slot.row
-        row["status"] = status
-        if error:
-            row["error"] = error
+        row = replace(slot.row, status=status, error=error or slot.row.error)
         if env is not None:
-            self._read_back(row, env)
+            row = read_back(row, env)
             run.unread.discard(slot.key)
         else:
             run.unread.add(slot.key)
         if slot.started:
-            row["duration_seconds"] = round(self.clock() - slot.started, 2)
+            row.duration_seconds = round(self.clock() - slot.started, 2)
+        slot.row = row
         stored = "in-flight" if keep_in_flight else ("succeeded" if status != "failed" else "failed")
-        self._stage(slot.env_id, status=stored, row=row)
+        self._stage(slot.env_id, status=stored, row=row.to_checkpoint())
         run.rows[slot.key] = row
         if status == "failed":
             self.log.error("%s: %s", slot.env_id, error)
             run.budget.fail()
         if self.on_row is not None:
             self.on_row(row)
-
-    @staticmethod
-    def _read_back(row: dict[str, Any], env: EnvironmentInfo) -> None:
-        row.update(after_facts(env))
 
     def _stranded(self, slot: _Slot) -> str:
         """The loud part of a row whose environment may be left on the Microsoft-managed key."""
@@ -350,7 +350,7 @@ class EnvironmentMover:
             self._failed(run, slot, env, f"the {slot.phase} was refused: {exc}", operation_failed=False)
             return
         slot.handle, slot.resumed = handle, False
-        slot.row["operation_id"] = handle.operation_id or ""
+        slot.row.operation_id = handle.operation_id or ""
         # The handle is on disk before anything else happens: a killed run resumes it, never posts again.
         self._stage(
             slot.env_id,
@@ -531,7 +531,7 @@ class EnvironmentMover:
         progress = self.ckpt.environment(env_id)
         stored = progress.get("status")
         if stored == "succeeded" and progress.get("row"):
-            row = {**progress["row"], "status": "skipped-done"}
+            row = replace(EnvironmentRow.of(progress["row"]), status="skipped-done")
             run.rows[env_id.lower()] = row
             if self.on_row is not None:
                 self.on_row(row)
@@ -543,15 +543,14 @@ class EnvironmentMover:
         slot = _Slot(
             env_id=env_id,
             before=before,
-            row={
-                "environment_id": env_id,
-                "name": before.get("name", ""),
-                "geo": before.get("geo", ""),
-                "sku": before.get("sku", ""),
-                "key_managed_by_before": before.get("key_managed_by", ""),
-                "policy_before": before.get("policy", ""),
-                "policy_after": "",
-            },
+            row=EnvironmentRow(
+                env_id,
+                name=before.get("name") or "",
+                geo=before.get("geo") or "",
+                sku=before.get("sku") or "",
+                key_managed_by_before=before.get("key_managed_by") or "",
+                policy_before=before.get("policy") or "",
+            ),
             phase="unlink" if self.action == "unlink" else "link",
         )
         unlinked = bool(progress.get("unlinked")) and self.action == "link"
@@ -562,7 +561,7 @@ class EnvironmentMover:
             slot.link_error = progress.get("link_error") or ""
             slot.handle = OperationHandle.from_dict(progress["operation"])
             slot.resumed = True
-            slot.row["operation_id"] = slot.handle.operation_id or ""
+            slot.row.operation_id = slot.handle.operation_id or ""
             slot.started = self.clock()
             slot.deadline = slot.started + self.timeout
             run.active[slot.key] = slot  # resumed by polling its stored handle
@@ -581,7 +580,7 @@ class EnvironmentMover:
     # -- the loop ------------------------------------------------------------------------------------
     def move(
         self, env_ids: list[str], *, concurrency: int, budget: FailureBudget | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[EnvironmentRow]:
         """Move every environment in env_ids with at most `concurrency` operations in flight; one row each."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1.")
@@ -604,7 +603,7 @@ class EnvironmentMover:
             self._round(run)
         for slot in run.pending:
             if slot.key not in run.rows:
-                slot.row.update(status="not-started", error=run.budget.reason)
+                slot.row = replace(slot.row, status="not-started", error=run.budget.reason)
                 run.rows[slot.key] = slot.row
                 run.unread.add(slot.key)
                 if self.on_row is not None:
@@ -657,13 +656,13 @@ class EnvironmentMover:
         keys = [k for k in run.unread if k in run.rows]
         if not keys:
             return
-        envs = self._read([run.rows[k]["environment_id"] for k in keys])
+        envs = self._read([run.rows[k].environment_id for k in keys])
         for key in keys:
             env = envs.get(key)
             if env is not None:
-                self._read_back(run.rows[key], env)
-            if run.rows[key].get("status") != "not-started":
-                self._stage(key, row=run.rows[key])
+                run.rows[key] = read_back(run.rows[key], env)
+            if run.rows[key].status != "not-started":
+                self._stage(key, row=run.rows[key].to_checkpoint())
         run.unread.clear()
 
     def _delay(self, run: _Run) -> float:

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
-from cmk.moves import environment_facts
 from cmk.plan import ChangePlan, PlannedWrite, environment_writes
 from cmk.preflight import (
     Finding,
@@ -26,6 +25,7 @@ from cmk.preflight import (
     sort_findings,
 )
 from cmk.resource_ids import same_id
+from cmk.rows import EnvironmentRow
 from cmk.validation import Parameters
 
 FLOW = "onboard"
@@ -157,9 +157,15 @@ def choose_environments(
     return eligible, []
 
 
-def plan_row(env: EnvironmentInfo) -> dict[str, Any]:
+def plan_row(env: EnvironmentInfo) -> EnvironmentRow:
     """The planned row of an environment: its facts before the change (the shape flows.fanout merges)."""
-    return {"environment_id": env.id, **environment_facts(env), "key_managed_by_before": env.key_managed_by}
+    return EnvironmentRow(
+        env.id,
+        name=env.display_name or "",
+        geo=env.location or "",
+        sku=env.sku or "",
+        key_managed_by_before=env.key_managed_by or "",
+    )
 
 
 def _finding(code: str, severity: str, target: str, message: str, remediation: str) -> Finding:
@@ -349,7 +355,7 @@ def plan_to_dict(plan: ChangePlan) -> dict[str, Any]:
         "requested_by": plan.requested_by,
         "writes": [asdict(w) for w in plan.writes],
         "findings": [f.to_dict() for f in plan.findings],
-        "rows": plan.rows,
+        "rows": [r.to_checkpoint() for r in plan.rows],
         "notes": plan.notes,
     }
 
@@ -364,6 +370,6 @@ def plan_from_dict(data: dict[str, Any]) -> ChangePlan | None:
         requested_by=data["requested_by"],
         writes=[PlannedWrite(**w) for w in data["writes"]],
         findings=[Finding(**f) for f in data.get("findings", [])],
-        rows=list(data.get("rows", [])),
+        rows=[EnvironmentRow.of(r) for r in data.get("rows", [])],
         notes=list(data.get("notes", [])),
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Generic, Literal, TypeVar
 
 from cmk.preflight import Finding
+from cmk.rows import EnvironmentRow
 
 Service = Literal["arm", "keyvault", "powerplatform"]
+RowT = TypeVar("RowT")  # EnvironmentRow for the flows that move environments; lock, unlock, retire: their own
 
 
 class OutsidePlanError(RuntimeError):
@@ -33,7 +35,7 @@ class PlannedWrite:
 
 
 @dataclass
-class ChangePlan:
+class ChangePlan(Generic[RowT]):
     """What one run of a change flow will do, in order, with the preflight findings that decide whether it may."""
 
     flow: str
@@ -41,7 +43,7 @@ class ChangePlan:
     requested_by: str
     writes: list[PlannedWrite] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[RowT] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -82,8 +84,6 @@ class ChangePlan:
         return "".join(f"- {n}\n" for n in self.notes)
 
 
-def environment_writes(action: str, rows: Sequence[dict[str, Any]], detail: str = "") -> list[PlannedWrite]:
+def environment_writes(action: str, rows: Sequence[EnvironmentRow], detail: str = "") -> list[PlannedWrite]:
     """One link/unlink write per planned environment row."""
-    return [
-        PlannedWrite("powerplatform", action, r["environment_id"], detail or r.get("name", "")) for r in rows
-    ]
+    return [PlannedWrite("powerplatform", action, r.environment_id, detail or r.name) for r in rows]

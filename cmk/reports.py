@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from cmk.rows import COLUMNS, EnvironmentRow
 
 ENVIRONMENT_COLUMNS = COLUMNS
+
+
+class HasStatus(Protocol):
+    """A report row of any flow: it has a status."""
+
+    @property
+    def status(self) -> str: ...
 
 
 def environment_table(rows: Sequence[EnvironmentRow | Mapping[str, Any]]) -> pd.DataFrame:
@@ -28,9 +35,10 @@ def write_csv(frame: pd.DataFrame, directory: str | Path, name: str) -> Path:
     return path
 
 
-def status_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+def status_counts(rows: Sequence[HasStatus]) -> dict[str, int]:
     """How many environments ended in each status."""
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row.get("status", "unknown")] = counts.get(row.get("status", "unknown"), 0) + 1
+        status = row.status or "unknown"
+        counts[status] = counts.get(status, 0) + 1
     return dict(sorted(counts.items()))

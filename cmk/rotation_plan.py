@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo, environments_using
 from cmk.moves import SwapMethod
@@ -28,6 +27,7 @@ from cmk.preflight import (
 )
 from cmk.resource_ids import policy_id as make_policy_id
 from cmk.resource_ids import same_id
+from cmk.rows import EnvironmentRow
 
 FLOW = "rotate"
 CREATE_KEY_VERSION = "create key version"
@@ -227,15 +227,15 @@ def plan_key_version(
         plan.add(PlannedWrite("keyvault", CREATE_KEY_VERSION, target, f"replaces version {previous}"))
     linked = environments_using(state.environments, policy.system_id)
     plan.rows = [
-        {
-            "environment_id": e.id,
-            "name": e.display_name,
-            "geo": e.location,
-            "sku": e.sku,
-            "key_managed_by_before": e.key_managed_by,
-            "policy_before": policy.id,
-            "key_before": key_label(vault.id, key_name, previous),
-        }
+        EnvironmentRow(
+            e.id,
+            name=e.display_name or "",
+            geo=e.location or "",
+            sku=e.sku or "",
+            key_managed_by_before=e.key_managed_by or "",
+            policy_before=policy.id,
+            key_before=key_label(vault.id, key_name, previous),
+        )
         for e in linked
     ]
     plan.notes.append(
@@ -287,7 +287,7 @@ class SwapPlan:
     @property
     def targets(self) -> list[str]:
         """The environment ids to move, in plan order."""
-        return [r["environment_id"] for r in self.plan.rows]
+        return [r.environment_id for r in self.plan.rows]
 
 
 def choose_targets(
@@ -436,34 +436,39 @@ def plan_policy_swap(
         )
         on_old = env.cmk is not None and (env.cmk.system_id or "").lower() == old_sid
         plan.rows.append(
-            {
-                "environment_id": env.id,
-                "name": env.display_name,
-                "geo": env.location,
-                "sku": env.sku,
-                "key_managed_by_before": env.key_managed_by,
-                "policy_before": env.cmk.policy_arm_id if env.cmk else "",
-                "key_before": old_label if on_old else "",
-            }
+            EnvironmentRow(
+                env.id,
+                name=env.display_name or "",
+                geo=env.location or "",
+                sku=env.sku or "",
+                key_managed_by_before=env.key_managed_by or "",
+                policy_before=(env.cmk.policy_arm_id or "") if env.cmk else "",
+                key_before=old_label if on_old else "",
+            )
         )
     return SwapPlan(plan, new_id, kty, size, old_label, new_label)
 
 
 # -- report -----------------------------------------------------------------------------------------------
 def key_after(
-    row: dict[str, Any], *, new_policy_id: str, new_label: str, old_policy_id: str, old_label: str
+    row: EnvironmentRow,
+    *,
+    new_policy_id: str,
+    new_label: str,
+    old_policy_id: str,
+    old_label: str,
 ) -> dict[str, str]:
     """policy_after / key_after (and a note) from the environment's read-back state, not from its status."""
-    if "key_managed_by_after" not in row:  # the environment was not read after the run
-        if row.get("status") == "not-started":
+    if not row.read_back:  # the environment was not read after the run
+        if row.status == "not-started":
             return {
-                "policy_after": row.get("policy_before", ""),
-                "key_after": row.get("key_before", ""),
+                "policy_after": row.policy_before,
+                "key_after": row.key_before,
                 "note_after": "not started: unchanged",
             }
         return {"policy_after": "", "key_after": "", "note_after": "unknown: not read back after the run"}
-    policy_after = row.get("policy_after") or ""
-    on_microsoft = (row.get("key_managed_by_after") or "").lower() == "microsoft"
+    policy_after = row.policy_after
+    on_microsoft = row.key_managed_by_after.lower() == "microsoft"
     if not policy_after or on_microsoft:
         failed_link = f" (its link to {policy_after} did not complete)" if policy_after else ""
         return {

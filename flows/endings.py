@@ -1,11 +1,14 @@
 """How a change run ends: stopped before any change, not approved, or finished with its reports."""
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from prefect.states import Cancelled, Failed, State
 
 from cmk.preflight import Finding
+from cmk.reports import HasStatus
+from cmk.rows import EnvironmentRow
 from flows.approval import ApprovalOutcome
 from flows.summaries import approvals_section, counts_line
 from tasks.context import Change
@@ -16,7 +19,7 @@ def stop_before_change(
     change: Change,
     title: str,
     plan_md: str,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[EnvironmentRow],
     blocking: Sequence[Finding],
     *,
     dry_run: bool,
@@ -31,7 +34,7 @@ def stop_before_change(
     else:
         verdict = nothing_to_do
     publish_summary(change, f"# {title}: plan\n\n{verdict}\n\n{plan_md}")
-    publish_environment_table(change, [{**r, "status": "planned"} for r in rows])
+    publish_environment_table(change, [replace(r, status="planned") for r in rows])
     if blocking:
         return Failed(
             message=f"Preflight found {len(blocking)} blocking problem(s): "
@@ -40,7 +43,7 @@ def stop_before_change(
     return {
         "change_id": change.change_id,
         "dry_run": dry_run,
-        "planned": [r["environment_id"] for r in rows],
+        "planned": [r.environment_id for r in rows],
         **(extra or {}),
     }
 
@@ -71,9 +74,9 @@ def publish_change_reports(change: Change, summary_md: str) -> None:
     publish_journal(change)
 
 
-def finish(rows: Sequence[dict[str, Any]], halted: bool, report: dict[str, Any]) -> Any:
+def finish(rows: Sequence[HasStatus], halted: bool, report: dict[str, Any]) -> Any:
     """The run's result: Failed (with the report as data) when an environment failed or the run halted."""
-    failures = sum(1 for r in rows if r.get("status") == "failed")
+    failures = sum(1 for r in rows if r.status == "failed")
     if failures or halted:
         return Failed(
             message=f"{failures} environment(s) failed; {counts_line(rows)}. See the summary artifact.",

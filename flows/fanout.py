@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from prefect import get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 
 from cmk.models import EnvironmentInfo, PolicyInfo
-from cmk.moves import FailureBudget, after_facts, environment_facts, must_finish
+from cmk.moves import FailureBudget, must_finish
+from cmk.moves import read_back as read_back_row
 from cmk.planning import plan_waves
+from cmk.rows import EnvironmentRow
 from tasks.context import Services
 from tasks.environments import move_one_environment, read_environments
 from tasks.reports import Progress
@@ -21,25 +23,25 @@ from tasks.reports import Progress
 class FanOutResult:
     """Every environment's row, and whether the run stopped starting new work."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[EnvironmentRow] = field(default_factory=list)
     halted: bool = False
     halt_reason: str = ""
 
     @property
     def failures(self) -> int:
         """How many environments failed."""
-        return sum(1 for r in self.rows if r.get("status") == "failed")
+        return sum(1 for r in self.rows if r.status == "failed")
 
 
-AFTER_KEYS = ("policy_after", "key_managed_by_after")
+PLANNED_FACTS = ("name", "geo", "sku", "key_managed_by_before")
 
 
-def _row_from_future(future: PrefectFuture[dict[str, Any]], env_id: str) -> dict[str, Any]:
-    """The task's row, or a failed row carrying the exception: no failure is dropped."""
+def _row_from_future(future: PrefectFuture[EnvironmentRow], env_id: str) -> tuple[EnvironmentRow, bool]:
+    """The task's row (True), or a failed row carrying the exception (False): no failure is dropped."""
     try:
-        return future.result()
+        return future.result(), True
     except Exception as exc:
-        return {"environment_id": env_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        return EnvironmentRow(env_id, status="failed", error=f"{type(exc).__name__}: {exc}"), False
 
 
 def run_waves(
@@ -53,7 +55,7 @@ def run_waves(
     failure_threshold: int,
     timeout_seconds: float,
     progress: Progress | None = None,
-    submit: Callable[[str], PrefectFuture[dict[str, Any]]] | None = None,
+    submit: Callable[[str], PrefectFuture[EnvironmentRow]] | None = None,
 ) -> FanOutResult:
     """Move environments wave by wave, a task each, with at most `concurrency` in flight.
 
@@ -66,7 +68,8 @@ def run_waves(
     plan = plan_waves(environment_ids, canary_size)
     budget = FailureBudget(failure_threshold)
     target = policy if action == "link" else None
-    rows: list[dict[str, Any]] = []
+    rows: list[EnvironmentRow] = []
+    unfinished: list[int] = []  # rows no mover finished: read back at the end
 
     def startable(env_id: str) -> bool:
         return not budget.halted or must_finish(services.checkpoints.environment(env_id))
@@ -77,7 +80,7 @@ def run_waves(
             continue
         logger.info("Wave '%s': %d environment(s), concurrency %d.", wave_name, len(wave), concurrency)
         pending = list(wave)
-        active: dict[PrefectFuture[dict[str, Any]], str] = {}
+        active: dict[PrefectFuture[EnvironmentRow], str] = {}
         while pending or active:
             while pending and len(active) < concurrency:
                 env_id = pending.pop(0)
@@ -94,63 +97,61 @@ def run_waves(
             if not active:
                 break
             finished = next(as_completed(list(active)))
-            row = _row_from_future(finished, active.pop(finished))
+            row, moved = _row_from_future(finished, active.pop(finished))
+            if not moved:
+                unfinished.append(len(rows))
             rows.append(row)
             if progress is not None:
                 progress.advance()
-            if row.get("status") == "failed":
+            if row.status == "failed":
                 halted = budget.halted
                 budget.fail()
                 if budget.halted and not halted:
                     logger.error(budget.reason)
-        if wave_name == "canary" and any(r.get("status") == "failed" for r in rows) and plan.rest:
+        if wave_name == "canary" and any(r.status == "failed" for r in rows) and plan.rest:
             if not budget.halted:
                 budget.halt("the canary wave failed; the remaining environments were not started.")
                 logger.error(budget.reason)
-    started = {r["environment_id"].lower() for r in rows}
-    rows += [
-        {"environment_id": e, "status": "not-started", "error": budget.reason}
-        for e in plan.all
-        if e.lower() not in started
-    ]
-    read_back(services, rows)
+    started = {r.environment_id.lower() for r in rows}
+    for e in plan.all:
+        if e.lower() not in started:
+            unfinished.append(len(rows))
+            rows.append(EnvironmentRow(e, status="not-started", error=budget.reason))
+    read_back(services, rows, unfinished)
     return FanOutResult(rows, budget.halted, budget.reason)
 
 
-def read_back(services: Services, rows: list[dict[str, Any]]) -> None:
-    """Rows no mover finished (not started, or its task crashed) get the after-state the service shows now."""
-    missing = [r for r in rows if "policy_after" not in r]
-    if not missing:
+def read_back(services: Services, rows: list[EnvironmentRow], unfinished: Collection[int]) -> None:
+    """Rows no mover finished (not started, or its task crashed; by index) get the after-state shown now."""
+    if not unfinished:
         return
     by_id = {e.id.lower(): e for e in read_environments(services)}
-    for row in missing:
-        env = by_id.get(row["environment_id"].lower())
+    for i in unfinished:
+        env = by_id.get(rows[i].environment_id.lower())
         if env is not None:
-            row.update(after_facts(env))
+            rows[i] = read_back_row(rows[i], env)
 
 
-def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> dict[str, Any]:
+def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> EnvironmentRow:
     """The planned row of an environment: its facts before the change."""
-    return {
-        "environment_id": env.id,
-        **environment_facts(env),
-        "key_managed_by_before": key_managed_by or env.key_managed_by,
-    }
+    return EnvironmentRow(
+        env.id,
+        name=env.display_name or "",
+        geo=env.location or "",
+        sku=env.sku or "",
+        key_managed_by_before=key_managed_by or env.key_managed_by or "",
+    )
 
 
-def merge_plan(plan_rows: list[dict[str, Any]], result_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Result rows completed with the planned facts (name, geo, SKU) where the task did not set them.
+def merge_plan(plan_rows: list[EnvironmentRow], result_rows: list[EnvironmentRow]) -> list[EnvironmentRow]:
+    """Result rows completed with the planned facts (name, geo, SKU, key before) where the task did not set them.
 
     The read-back after-state is kept even when empty: no policy after an unlink is a fact, not a gap.
     """
-    planned = {r["environment_id"].lower(): r for r in plan_rows}
+    planned = {r.environment_id.lower(): r for r in plan_rows}
     merged = []
     for row in result_rows:
-        base = planned.get(row["environment_id"].lower(), {})
-        merged.append(
-            {
-                **{k: base.get(k, "") for k in ("name", "geo", "sku", "key_managed_by_before")},
-                **{k: v for k, v in row.items() if v not in (None, "") or k in AFTER_KEYS},
-            }
-        )
+        base = planned.get(row.environment_id.lower())
+        facts = {k: getattr(base, k) for k in PLANNED_FACTS if base is not None and not getattr(row, k)}
+        merged.append(replace(row, **facts))
     return merged

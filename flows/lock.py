@@ -1,6 +1,7 @@
 """Decommission lock: blast radius first, two approvals and the typed policy name, then revoke key access and verify."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from cmk.lockdown import (
     REVOKE_ACTIONS,
     REVOKE_METHODS,
     Grant,
+    LockRow,
     blast_radius,
     default_method,
     plan_lock,
@@ -100,7 +102,7 @@ def lock(
     recorded = services.checkpoints.step("plan")
     if recorded:
         locked_at = datetime.fromisoformat(recorded["locked_at"])
-        blast = recorded["blast_radius"]
+        blast = [LockRow.of(r) for r in recorded["blast_radius"]]
         grants = [Grant.from_dict(g) for g in recorded["grants"]]
         chosen, reason = recorded["method"], None
         logger.info("Resuming lock %s from its recorded plan.", change_id)
@@ -134,7 +136,7 @@ def lock(
             "change_id": change_id,
             "dry_run": True,
             "policy_id": policy.id,
-            "blast_radius": blast,
+            "blast_radius": [r.blast_dict() for r in blast],
             "would_revoke": [g.to_dict() for g in grants],
             "writes": [w.line() for w in plan.pending],
             "csv": str(blast_csv),
@@ -144,7 +146,7 @@ def lock(
             "plan",
             {
                 "locked_at": locked_at.isoformat(),
-                "blast_radius": blast,
+                "blast_radius": [r.blast_dict() for r in blast],
                 "grants": [g.to_dict() for g in grants],
                 "method": chosen,
             },
@@ -184,7 +186,7 @@ def lock(
         "policy_id": policy.id,
         "policy_health": health,
         "revoked": [g.to_dict() for g in grants],
-        "rows": rows,
+        "rows": [r.to_dict() for r in rows],
         "csv": str(csv_path),
         "blast_radius_csv": str(blast_csv),
     }
@@ -218,7 +220,7 @@ def unlocked_by(change: Change) -> str | None:
 
 
 def revoke_all(
-    change: Change, plan: ChangePlan, policy_id: str, grants: list[Grant], blast: list[dict[str, Any]]
+    change: Change, plan: ChangePlan, policy_id: str, grants: list[Grant], blast: list[LockRow]
 ) -> None:
     """Remove each grant once and journal exactly what was removed (and for whom), so unlock can restore it."""
     services, change_id = change.services, change.change_id
@@ -245,15 +247,15 @@ def revoke_all(
             detail={
                 "changed": changed,
                 "policy_id": policy_id,
-                "blast_radius": [row["environment_id"] for row in blast],
+                "blast_radius": [row.environment_id for row in blast],
             },
         )
     services.checkpoints.finish_step("revoke", {"grants": [g.to_dict() for g in grants]})
 
 
 def verify_locked(
-    services: Services, policy_id: str, blast: list[dict[str, Any]], timeout_seconds: float
-) -> tuple[str, list[dict[str, Any]], list[str]]:
+    services: Services, policy_id: str, blast: list[LockRow], timeout_seconds: float
+) -> tuple[str, list[LockRow], list[str]]:
     """Wait for the policy to turn Unhealthy and each environment to go offline; rows and any problems."""
     problems: list[str] = []
     try:
@@ -262,21 +264,21 @@ def verify_locked(
         health = "not Unhealthy"
         problems.append(str(exc))
     seen = wait_environments_runtime(
-        services, [row["environment_id"] for row in blast], "Disabled", timeout_seconds
+        services, [row.environment_id for row in blast], "Disabled", timeout_seconds
     )
     rows = []
     for row in blast:
-        env = seen.get(row["environment_id"].lower())
-        runtime = env.runtime_state if env else "missing"
+        env = seen.get(row.environment_id.lower())
+        runtime = (env.runtime_state or "") if env else "missing"
         offline = (runtime or "").lower() == "disabled"
         if not offline:
-            problems.append(f"{row['name']} ({row['environment_id']}) is still {runtime}")
+            problems.append(f"{row.name} ({row.environment_id}) is still {runtime}")
         rows.append(
-            {
-                **row,
-                "runtime_after": runtime,
-                "status": "offline" if offline else "failed",
-                "error": "" if offline else f"still {runtime} after {timeout_seconds:g} s",
-            }
+            replace(
+                row,
+                runtime_after=runtime,
+                status="offline" if offline else "failed",
+                error="" if offline else f"still {runtime} after {timeout_seconds:g} s",
+            )
         )
     return health, rows, problems

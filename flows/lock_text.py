@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from cmk.lockdown import Grant
+from cmk.lockdown import Grant, LockRow
 from cmk.plan import ChangePlan
 from flows.summaries import approvals_section, counts_line, findings_section
 
 
-def blast_markdown(policy_name: str, blast: list[dict[str, Any]]) -> str:
+def blast_markdown(policy_name: str, blast: list[LockRow]) -> str:
     """The blast radius as a markdown table."""
     if not blast:
         return f"No environment is linked to `{policy_name}`: locking it takes nothing offline."
@@ -16,11 +16,10 @@ def blast_markdown(policy_name: str, blast: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in blast:
-        note = "" if row["deadline_documented"] else " (SKU not documented: shorter deadline assumed)"
+        note = "" if row.deadline_documented else " (SKU not documented: shorter deadline assumed)"
         lines.append(
-            f"| {row['name']} | `{row['environment_id']}` | {row['sku']} | {row['geo']} | {row['policy']} | "
-            f"{row['runtime_before']} | "
-            f"{row['deletion_deadline']} ({row['deleted_after_days']} days){note} |"
+            f"| {row.name} | `{row.environment_id}` | {row.sku} | {row.geo} | {row.policy} | {row.runtime_before} | "
+            f"{row.deletion_deadline} ({row.deleted_after_days} days){note} |"
         )
     return "\n".join(lines)
 
@@ -52,14 +51,14 @@ def lock_summary_markdown(
     change_id: str,
     policy_name: str,
     health: str,
-    rows: list[dict[str, Any]],
+    rows: list[LockRow],
     problems: list[str],
     outcome: Any,
     plan_md: str,
     csv_path: Any,
 ) -> str:
     """The lock's final report."""
-    offline = sum(1 for r in rows if r["status"] == "offline")
+    offline = sum(1 for r in rows if r.status == "offline")
     verdict = (
         "Verified: the policy is Unhealthy and every environment in the blast radius is offline."
         if not problems
@@ -100,13 +99,13 @@ def unlock_summary_markdown(
     source: str,
     policy_name: str,
     grants: list[Grant],
-    rows: list[dict[str, Any]],
+    rows: list[LockRow],
     outcome: Any,
     csv_path: Any,
 ) -> str:
     """The unlock's final report."""
     restored = "\n".join(f"- {g.describe()}" for g in grants)
-    failed = [r for r in rows if r["status"] == "failed"]
+    failed = [r for r in rows if r.status == "failed"]
     return (
         f"# Unlock {change_id}: policy `{policy_name}`\n\n- Access restored from {source}:\n{restored}\n"
         f"- Policy health: Healthy\n- Environments: {counts_line(rows)}\n- CSV: `{csv_path}`\n\n"
@@ -114,7 +113,7 @@ def unlock_summary_markdown(
             "Verified: every environment is Enabled and still linked to the policy.\n"
             if not failed
             else "**Not back online**:\n"
-            + "\n".join(f"- `{r['environment_id']}`: {r.get('error', '')}" for r in failed)
+            + "\n".join(f"- `{r.environment_id}`: {r.error}" for r in failed)
             + f"\n\nFix the cause and run unlock again with change id `{change_id}`.\n"
         )
         + f"\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n"

@@ -1,5 +1,6 @@
 """BYOK -> CMK migration: find legacy BYOK environments, check the target policy, approval, link in waves, verify."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLA
 from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, plan_moves, planned_environments, until
 from cmk.plan import ChangePlan
 from cmk.preflight import check_environment
+from cmk.rows import EnvironmentRow, to_dicts
 from cmk.validation import Parameters
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import merge_plan, plan_row, run_waves
@@ -98,7 +100,7 @@ def migrate_byok(
         )
     assert policy is not None
     if not recorded:
-        services.checkpoints.finish_step("plan", {"environments": [r["environment_id"] for r in plan_rows]})
+        services.checkpoints.finish_step("plan", {"environments": [r.environment_id for r in plan_rows]})
 
     # Approve
     outcome = approve_once(
@@ -131,7 +133,7 @@ def migrate_byok(
         "change_id": change_id,
         "policy_id": policy.id,
         "system_id": policy.system_id,
-        "rows": rows,
+        "rows": to_dicts(rows),
         "byok_key_kept_until": until(started, BYOK_RETENTION_DAYS),
         "csv": str(csv_path),
     }
@@ -161,18 +163,14 @@ def check_parameters(
     return env_ids, p.notes
 
 
-def verify_not_byok(services: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def verify_not_byok(services: Services, rows: list[EnvironmentRow]) -> list[EnvironmentRow]:
     """Re-read the environments: a migrated one must no longer report the legacy BYOK key source."""
     current = {e.id.lower(): e for e in read_environments(services)}
     out = []
     for row in rows:
-        env = current.get(row["environment_id"].lower())
-        if (
-            row.get("status") in {"succeeded", "already-done", "skipped-done"}
-            and env is not None
-            and env.byok
-        ):
-            row = {**row, "status": "failed", "error": "linked, but the environment still reports a BYOK key"}
+        env = current.get(row.environment_id.lower())
+        if row.status in {"succeeded", "already-done", "skipped-done"} and env is not None and env.byok:
+            row = replace(row, status="failed", error="linked, but the environment still reports a BYOK key")
         out.append(row)
     return out
 
@@ -195,7 +193,7 @@ def plan_markdown(plan: ChangePlan, policy_name: str, canary_size: int, concurre
 def summary_markdown(
     change_id: str,
     policy_name: str,
-    rows: list[dict[str, Any]],
+    rows: list[EnvironmentRow],
     outcome: Any,
     started: datetime,
     halt_reason: str,

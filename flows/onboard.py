@@ -27,6 +27,7 @@ from cmk.onboarding_plan import (
     planned_links,
 )
 from cmk.plan import ChangePlan
+from cmk.rows import to_dicts
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import merge_plan, run_waves
 from flows.gates import approve_once
@@ -229,7 +230,7 @@ def onboard(
         "policy_id": policy.id,
         "system_id": policy.system_id,
         "key_version": key.version,
-        "rows": rows,
+        "rows": to_dicts(rows),
         "halted": result.halted,
         "csv": str(csv_path),
     }

@@ -5,6 +5,7 @@ from typing import Any
 
 from cmk.onboarding_plan import OnboardingRequest
 from cmk.plan import ChangePlan
+from cmk.rows import EnvironmentRow
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 
 FLOW = "onboard"
@@ -41,7 +42,7 @@ def summary_markdown(
     policy_name: str,
     system_id: str | None,
     key_version: str,
-    rows: list[dict[str, Any]],
+    rows: list[EnvironmentRow],
     outcome: Any,
     started: datetime,
     finished: datetime,

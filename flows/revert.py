@@ -18,6 +18,7 @@ from cmk.migration import (
 from cmk.models import EnvironmentInfo, PolicyInfo
 from cmk.plan import ChangePlan
 from cmk.preflight import Finding
+from cmk.rows import EnvironmentRow, to_dicts
 from cmk.validation import Parameters
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.fanout import merge_plan, plan_row, run_waves
@@ -127,7 +128,7 @@ def revert(
         services.checkpoints.finish_step(
             "plan",
             {
-                "environments": [r["environment_id"] for r in plan_rows],
+                "environments": [r.environment_id for r in plan_rows],
                 "policies": [p.id for p in policies.values()],
             },
         )
@@ -167,7 +168,7 @@ def revert(
     )
     report = {
         "change_id": change_id,
-        "rows": rows,
+        "rows": to_dicts(rows),
         "keep_key_until": keep_until,
         "policies": sorted(p.id for p in policies.values()),
         "csv": str(csv_path),
@@ -260,7 +261,7 @@ def plan_markdown(plan: ChangePlan, policies: dict[str, PolicyInfo], keep_until:
 
 def summary_markdown(
     change_id: str,
-    rows: list[dict[str, Any]],
+    rows: list[EnvironmentRow],
     policies: dict[str, PolicyInfo],
     outcome: Any,
     keep_until: str,

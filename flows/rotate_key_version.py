@@ -6,6 +6,7 @@ previous version may be retired -> report.
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from prefect import get_run_logger
@@ -23,6 +24,7 @@ from cmk.rotation_plan import (
     key_target,
     plan_key_version,
 )
+from cmk.rows import EnvironmentRow, to_dicts
 from flows.endings import publish_change_reports
 from flows.rotation_gate import approve_plan, not_approved, stop_before_writes
 from flows.rotation_records import record_key_version_retirement
@@ -119,10 +121,10 @@ def rotate_key_version(
         "previous_version": kv.previous,
         "new_version": new_key.version,
         "retire_after": until.isoformat(),
-        "rows": rows,
+        "rows": to_dicts(rows),
         "csv": str(csv_path),
     }
-    failed = [r for r in rows if r["status"] == "failed"]
+    failed = [r for r in rows if r.status == "failed"]
     if failed or problems:
         return Failed(message=f"{len(failed)} environment(s) unhealthy; {'; '.join(problems)}", data=report)
     return report
@@ -162,23 +164,27 @@ def new_key_version(services: Services, kv: KeyVersionPlan) -> KeyInfo:
 
 def verify(
     services: Services, policy: PolicyInfo, kv: KeyVersionPlan, new_key: KeyInfo
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[EnvironmentRow], list[str]]:
     """Every environment re-read, the identity's access to the new version, the previous version still enabled."""
-    rows = [dict(r) for r in kv.plan.rows]
-    checks = verify_linked_environments(services, policy, [r["environment_id"] for r in rows])
+    checks = verify_linked_environments(services, policy, [r.environment_id for r in kv.plan.rows])
     policy_now = read_policy(services, policy.id)
     access = verify_policy_key_access(services, kv.vault_id, policy_now, new_key)
     previous_key = read_key(services, kv.vault_uri, kv.key_name, kv.previous)
     new_label = key_label(kv.vault_id, kv.key_name, new_key.version)
-    for row, (_, env, env_problems) in zip(rows, checks, strict=True):
+    rows = []
+    for planned, (_, env, env_problems) in zip(kv.plan.rows, checks, strict=True):
         policy_after = (env.cmk.policy_arm_id or "") if env is not None and env.cmk else ""
         on_policy = policy_after.lower() == policy.id.lower()
-        row.update(policy_after=policy_after, key_after=new_label if on_policy else "")
+        row = replace(
+            planned,
+            policy_after=policy_after,
+            key_after=new_label if on_policy else "",
+            status="failed" if env_problems else "succeeded",
+            error="; ".join(env_problems) if env_problems else planned.error,
+        )
         if env is not None:
-            row["key_managed_by_after"] = env.key_managed_by
-        row["status"] = "failed" if env_problems else "succeeded"
-        if env_problems:
-            row["error"] = "; ".join(env_problems)
+            row = replace(row, key_managed_by_after=env.key_managed_by or "", read_back=True)
+        rows.append(row)
     problems = []
     if previous_key is None or not previous_key.enabled:
         problems.append(

@@ -7,6 +7,7 @@ link) in waves -> read back each environment -> record when the old policy may b
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from prefect import get_run_logger
@@ -30,6 +31,7 @@ from cmk.rotation_plan import (
     plan_policy_swap,
     swap_policy_id,
 )
+from cmk.rows import EnvironmentRow, to_dicts
 from flows.endings import finish, publish_change_reports
 from flows.rotation_fanout import FanOut, MoveResult, choose_fanout, move_environments
 from flows.rotation_gate import approve_plan, not_approved, stop_before_writes
@@ -158,7 +160,7 @@ def swap_policy(
         "new_system_id": new_policy.system_id,
         "new_key": swap.new_label,
         "retire_after": entry.retire_after.isoformat(),
-        "rows": rows,
+        "rows": to_dicts(rows),
         "halted": result.halted,
         "fanout": result.fanout,
         "csv": str(csv_path),
@@ -260,20 +262,20 @@ def grant_access(
 
 
 # -- verify and report --------------------------------------------------------------------------------------
-def report_rows(swap: SwapPlan, old: PolicyInfo, result: MoveResult) -> list[dict[str, Any]]:
+def report_rows(swap: SwapPlan, old: PolicyInfo, result: MoveResult) -> list[EnvironmentRow]:
     """Each environment's planned row with its result; policy_after/key_after from its read-back state."""
-    planned = {r["environment_id"].lower(): r for r in swap.plan.rows}
+    planned = {r.environment_id.lower(): r for r in swap.plan.rows}
     rows = []
     for row in result.rows:
-        base = planned.get(row["environment_id"].lower(), {})
-        merged = {**base, **{k: v for k, v in row.items() if v not in (None, "")}}
+        base = planned.get(row.environment_id.lower())
+        # The result's values win, except empty ones: the plan knows the facts before (key_before, ...).
+        merged = row if base is None else replace(base, **{k: v for k, v in vars(row).items() if v != ""})
         after = key_after(
-            {**base, **row},
+            merged,
             new_policy_id=swap.new_policy_id,
             new_label=swap.new_label,
             old_policy_id=old.id,
             old_label=swap.old_label,
         )
-        merged.update({k: v for k, v in after.items() if k != "note_after" or v})
-        rows.append(merged)
+        rows.append(replace(merged, **after))
     return rows

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import get_run_logger
 
 from cmk.models import PolicyInfo
 from cmk.moves import FailureBudget, SwapMethod, must_finish
 from cmk.planning import plan_waves
+from cmk.rows import EnvironmentRow
 from flows.fanout import read_back, run_waves
 from tasks.context import Services
 from tasks.environments import move_one_environment, move_wave
@@ -26,7 +27,7 @@ WAVE_SIZE = 250  # environments per task in per-wave mode (progress and UI granu
 class MoveResult:
     """Every environment's row, and whether new work was halted."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[EnvironmentRow] = field(default_factory=list)
     halted: bool = False
     halt_reason: str = ""
     fanout: str = ""
@@ -34,7 +35,7 @@ class MoveResult:
     @property
     def failures(self) -> int:
         """How many environments failed."""
-        return sum(1 for r in self.rows if r.get("status") == "failed")
+        return sum(1 for r in self.rows if r.status == "failed")
 
 
 def choose_fanout(fanout: FanOut, count: int) -> Literal["per-environment", "per-wave"]:
@@ -52,7 +53,7 @@ class _ThrottledProgress:
         self.step = max(1, total // 50)
         self.count = 0
 
-    def __call__(self, row: dict[str, Any]) -> None:
+    def __call__(self, row: EnvironmentRow) -> None:
         self.count += 1
         if self.progress is not None and self.count % self.step == 0:
             self.progress.advance(self.step)
@@ -103,15 +104,15 @@ def move_environments(
     rest = list(plan.rest)
     waves += [(f"wave-{i // WAVE_SIZE + 1}", rest[i : i + WAVE_SIZE]) for i in range(0, len(rest), WAVE_SIZE)]
     out = MoveResult(fanout=chosen)
+    unfinished: list[int] = []  # not-started rows: read back at the end
     for name, wave in waves:
         if budget.halted:
             # A halt stops new starts, never an operation in flight or the link after an unlink.
             carried = [e for e in wave if must_finish(services.checkpoints.environment(e))]
-            out.rows += [
-                {"environment_id": e, "status": "not-started", "error": budget.reason}
-                for e in wave
-                if e not in carried
-            ]
+            for e in wave:
+                if e not in carried:
+                    unfinished.append(len(out.rows))
+                    out.rows.append(EnvironmentRow(e, status="not-started", error=budget.reason))
             wave = carried
             if not wave:
                 continue
@@ -128,10 +129,10 @@ def move_environments(
             on_row=tick,
         )
         out.rows += rows
-        if name == "canary" and any(r.get("status") == "failed" for r in rows) and len(waves) > 1:
+        if name == "canary" and any(r.status == "failed" for r in rows) and len(waves) > 1:
             budget.halt("the canary wave failed; the remaining environments were not started.")
             logger.error(budget.reason)
     tick.finish()
-    read_back(services, out.rows)
+    read_back(services, out.rows, unfinished)
     out.halted, out.halt_reason = budget.halted, budget.reason
     return out

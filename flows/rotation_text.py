@@ -7,6 +7,7 @@ from typing import Any
 
 from cmk.plan import ChangePlan
 from cmk.rotation_plan import key_label
+from cmk.rows import EnvironmentRow
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 
 __all__ = ["after_notes", "key_label", "plan_markdown", "summary_markdown", "writes_section"]
@@ -42,7 +43,7 @@ def plan_markdown(plan: ChangePlan, mode: str, lines: Sequence[str]) -> str:
 def summary_markdown(
     title: str,
     lines: Sequence[str],
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[EnvironmentRow],
     approvals: Sequence[dict[str, Any]],
     refusals: Sequence[str],
     change_id: str,
@@ -57,10 +58,10 @@ def summary_markdown(
     )
 
 
-def after_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+def after_notes(rows: Sequence[EnvironmentRow]) -> list[str]:
     """One line per kind of end state that is not the new key (Microsoft key, old policy, not read back)."""
     counts: dict[str, int] = {}
     for row in rows:
-        if row.get("note_after"):
-            counts[row["note_after"]] = counts.get(row["note_after"], 0) + 1
+        if row.note_after:
+            counts[row.note_after] = counts.get(row.note_after, 0) + 1
     return [f"{n} environment(s) {note}" for note, n in sorted(counts.items())]

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from cmk.preflight import Finding, render_findings_table
-from cmk.reports import status_counts
+from cmk.reports import HasStatus, status_counts
+from cmk.rows import EnvironmentRow
 
 
-def environment_list(rows: Sequence[dict[str, Any]], limit: int = 50) -> str:
+def environment_list(rows: Sequence[EnvironmentRow], limit: int = 50) -> str:
     """A markdown table of environments (name, id, geo, SKU, key managed by), cut at limit rows."""
     lines = ["| Environment | Id | Geo | SKU | Key managed by |", "|---|---|---|---|---|"]
     for row in list(rows)[:limit]:
         lines.append(
-            f"| {row.get('name', '')} | `{row.get('environment_id', '')}` | {row.get('geo', '')} | "
-            f"{row.get('sku', '')} | {row.get('key_managed_by_before', row.get('key_managed_by', ''))} |"
+            f"| {row.name} | `{row.environment_id}` | {row.geo} | {row.sku} | {row.key_managed_by_before} |"
         )
     if len(rows) > limit:
         lines.append(f"| … and {len(rows) - limit} more | | | | |")
@@ -42,21 +42,21 @@ def approvals_section(approvals: Sequence[dict[str, Any]], refusals: Sequence[st
     return "\n".join(lines) if lines else "- no approval was given"
 
 
-def counts_line(rows: Sequence[dict[str, Any]]) -> str:
+def counts_line(rows: Sequence[HasStatus]) -> str:
     """'succeeded: 5, failed: 1' style counts."""
     counts = status_counts(rows)
     return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "no environments"
 
 
-def next_steps(rows: Sequence[dict[str, Any]], change_id: str, flow: str) -> str:
+def next_steps(rows: Sequence[EnvironmentRow], change_id: str, flow: str) -> str:
     """What to do about failures and environments that were not started."""
-    failed = [r for r in rows if r.get("status") == "failed"]
-    waiting = [r for r in rows if r.get("status") == "not-started"]
+    failed = [r for r in rows if r.status == "failed"]
+    waiting = [r for r in rows if r.status == "not-started"]
     if not failed and not waiting:
         return "Nothing to do: every environment is in the target state."
     lines = []
     for r in failed:
-        lines.append(f"- `{r['environment_id']}` failed: {r.get('error', 'unknown reason')}")
+        lines.append(f"- `{r.environment_id}` failed: {r.error or 'unknown reason'}")
     if waiting:
         lines.append(f"- {len(waiting)} environment(s) were not started because the run halted.")
     lines.append(

@@ -1,5 +1,6 @@
 """Unlock: restore exactly the key access a lock removed, wait for a Healthy policy, re-enable and verify environments."""
 
+from dataclasses import replace
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -13,6 +14,7 @@ from cmk.lockdown import (
     ENABLE_ACTION,
     RESTORE_ACTIONS,
     Grant,
+    LockRow,
     grants_from_journal,
     plan_unlock,
     restore_targets,
@@ -115,7 +117,7 @@ def unlock(
             change,
             f"Unlock {change_id}",
             plan_md,
-            plan.rows,
+            [r.environment_row() for r in plan.rows],
             plan.blocking,
             dry_run=dry_run,
             extra={"writes": [w.line() for w in plan.pending], "restore": [g.to_dict() for g in restore]},
@@ -160,10 +162,10 @@ def unlock(
         "policy_id": policy.id,
         "policy_health": policy.health,
         "restored": [g.to_dict() for g in restore],
-        "rows": rows,
+        "rows": [r.to_dict() for r in rows],
         "csv": str(csv_path),
     }
-    failed = [r for r in rows if r["status"] == "failed"]
+    failed = [r for r in rows if r.status == "failed"]
     if failed:
         return Failed(
             message=f"{len(failed)} environment(s) are not back online; {counts_line(rows)}.", data=report
@@ -249,17 +251,19 @@ def restore_all(
 
 
 def reenable_all(
-    services: Services, plan: ChangePlan, concurrency: int, timeout_seconds: float
-) -> list[dict[str, Any]]:
+    services: Services, plan: ChangePlan[LockRow], concurrency: int, timeout_seconds: float
+) -> list[LockRow]:
     """Re-enable the planned environments with at most `concurrency` in flight; every environment gets a row."""
-    planned = {r["environment_id"].lower(): r for r in plan.rows}
-    rows: list[dict[str, Any]] = [
-        {**planned.get(w.target.lower(), {}), "environment_id": w.target, "status": "already-done"}
+    planned = {r.environment_id.lower(): r for r in plan.rows}
+    rows: list[LockRow] = [
+        replace(
+            planned.get(w.target.lower(), LockRow(w.target)), environment_id=w.target, status="already-done"
+        )
         for w in plan.writes
         if w.action == ENABLE_ACTION and w.in_place
     ]
     pending = [w.target for w in plan.pending if w.action == ENABLE_ACTION]
-    active: dict[PrefectFuture[dict[str, Any]], str] = {}
+    active: dict[PrefectFuture[LockRow], str] = {}
     while pending or active:
         while pending and len(active) < concurrency:
             env_id = pending.pop(0)
@@ -269,7 +273,5 @@ def reenable_all(
         try:
             rows.append(finished.result())
         except Exception as exc:
-            rows.append(
-                {"environment_id": env_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            )
+            rows.append(LockRow(env_id, status="failed", error=f"{type(exc).__name__}: {exc}"))
     return rows

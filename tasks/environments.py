@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cmk.models import EnvironmentInfo, PolicyInfo
 from cmk.moves import Action, EnvironmentMover, FailureBudget, SwapMethod
+from cmk.rows import EnvironmentRow
 from tasks.context import Services
 from tasks.retry import TRANSIENT_RETRY
 
@@ -30,7 +30,7 @@ def environment_mover(
     action: Action = "link",
     method: SwapMethod = "link",
     timeout_seconds: float,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_row: Callable[[EnvironmentRow], None] | None = None,
 ) -> EnvironmentMover:
     """The cmk/ mover for this change, logging to the run."""
     return EnvironmentMover(
@@ -55,7 +55,7 @@ def move_one_environment(
     *,
     method: SwapMethod = "link",
     timeout_seconds: float = 3600,
-) -> dict[str, Any]:
+) -> EnvironmentRow:
     """Link one environment to target (swap, or unlink then link), or unlink it; resumes stored work."""
     mover = environment_mover(services, target, action=action, method=method, timeout_seconds=timeout_seconds)
     return mover.move([env_id], concurrency=1)[0]
@@ -73,8 +73,8 @@ def move_wave(
     concurrency: int,
     timeout_seconds: float,
     budget: FailureBudget,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
+    on_row: Callable[[EnvironmentRow], None] | None = None,
+) -> list[EnvironmentRow]:
     """Move a whole wave with one task: bulk polling, at most `concurrency` operations in flight."""
     get_run_logger().info("Wave %s: %d environment(s), %d at a time.", wave_name, len(env_ids), concurrency)
     mover = environment_mover(

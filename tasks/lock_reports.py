@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect.artifacts import create_table_artifact
 
+from cmk.lockdown import LockRow
 from cmk.reports import write_csv
 from tasks.context import Change, reports_dir
 from tasks.reports import artifact_key
@@ -41,13 +41,13 @@ OUTCOME_COLUMNS = [
 ]
 
 
-def _frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows), columns=columns)
+def _frame(rows: Sequence[LockRow], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame([r.to_dict() for r in rows], columns=columns)
     return frame.astype(object).where(frame.notna(), "")
 
 
 def publish_table(
-    change: Change, name: str, rows: Sequence[dict[str, Any]], columns: list[str], description: str
+    change: Change, name: str, rows: Sequence[LockRow], columns: list[str], description: str
 ) -> Path:
     """A keyed table artifact `<flow>-<name>` and its CSV; returns the CSV path."""
     frame = _frame(rows, columns)
@@ -59,7 +59,7 @@ def publish_table(
     return write_csv(frame, reports_dir(), f"{change.flow}-{change.change_id}-{name}")
 
 
-def publish_blast_radius(change: Change, rows: Sequence[dict[str, Any]]) -> Path:
+def publish_blast_radius(change: Change, rows: Sequence[LockRow]) -> Path:
     """Every environment that goes offline, with its SKU and deletion deadline."""
     return publish_table(
         change,
@@ -70,6 +70,6 @@ def publish_blast_radius(change: Change, rows: Sequence[dict[str, Any]]) -> Path
     )
 
 
-def publish_outcome(change: Change, rows: Sequence[dict[str, Any]]) -> Path:
+def publish_outcome(change: Change, rows: Sequence[LockRow]) -> Path:
     """One row per environment: runtime before and after, and what happened."""
     return publish_table(change, "environments", rows, OUTCOME_COLUMNS, "one row per environment.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -15,6 +14,7 @@ from prefect.artifacts import (
 )
 
 from cmk.reports import environment_table, write_csv
+from cmk.rows import EnvironmentRow
 from tasks.context import Change, reports_dir
 
 
@@ -41,7 +41,7 @@ class Progress:
         update_progress_artifact(self.id, min(100.0, 100.0 * self.done / self.total))
 
 
-def publish_environment_table(change: Change, rows: Sequence[dict[str, Any]]) -> Path:
+def publish_environment_table(change: Change, rows: Sequence[EnvironmentRow]) -> Path:
     """The per-environment table as a keyed artifact and as CSV; returns the CSV path."""
     frame = environment_table(rows)
     create_table_artifact(

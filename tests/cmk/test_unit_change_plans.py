@@ -8,6 +8,7 @@ import pytest
 
 from cmk.lockdown import (
     Grant,
+    LockRow,
     grant_present,
     grants_from_journal,
     plan_lock,
@@ -22,6 +23,7 @@ from cmk.preflight import Finding
 from cmk.retirement_checks import RetirementFacts, assess, plan_retirement
 from cmk.retirements import Retirement
 from cmk.roles import CRYPTO_SERVICE_ENCRYPTION_USER
+from cmk.rows import EnvironmentRow
 from tests.cmk.factories import NOW, POLICY_ID, PRINCIPAL, VAULT_ID, assignment, env, key, link, policy, vault
 
 OTHER = "99999999-2222-4333-8444-555555555555"
@@ -35,14 +37,14 @@ def access_grant() -> Grant:
 
 def test_lock_plan_revokes_each_grant_and_refuses_anything_else() -> None:
     grant = access_grant()
-    plan = plan_lock("CHG-1", "alice", policy(), "access_policy", [grant], None, [{"environment_id": ENV_A}])
+    plan = plan_lock("CHG-1", "alice", policy(), "access_policy", [grant], None, [LockRow(ENV_A)])
     assert [(w.service, w.action, w.target) for w in plan.pending] == [
         ("arm", "remove-access-policy", f"{VAULT_ID}/accessPolicies/{PRINCIPAL}")
     ]
     plan.require("remove-access-policy", f"{VAULT_ID}/accessPolicies/{PRINCIPAL}".upper())
     with pytest.raises(OutsidePlanError):
         plan.require("remove-access-policy", f"{VAULT_ID}/accessPolicies/{OTHER}")
-    assert plan.rows == [{"environment_id": ENV_A}] and not plan.blocking
+    assert plan.rows == [LockRow(ENV_A)] and not plan.blocking
 
 
 def test_lock_plan_is_blocked_without_writes_when_the_method_cannot_lock() -> None:
@@ -70,7 +72,7 @@ def test_unlock_plan_restores_what_is_missing_and_re_enables_what_is_offline() -
         ("enable-environment", ENV_A),
     ]
     assert [w.target for w in plan.writes if w.in_place] == [ENV_B]
-    assert [r["environment_id"] for r in plan.rows] == [ENV_A, ENV_B]
+    assert [r.environment_id for r in plan.rows] == [ENV_A, ENV_B]
 
 
 def test_unlock_plan_blocks_a_missing_policy_a_foreign_grant_and_an_unknown_requested_environment() -> None:
@@ -107,7 +109,7 @@ def test_grant_presence_by_method() -> None:
 def test_grants_from_journal_dedupes_and_checks_the_policy() -> None:
     entry = {"target": POLICY_ID, "before": access_grant().to_dict(), "detail": {"blast_radius": [ENV_A]}}
     grants, policy_id, blast = grants_from_journal([entry, entry], "CHG-L")
-    assert len(grants) == 1 and policy_id == POLICY_ID and blast == [{"environment_id": ENV_A}]
+    assert len(grants) == 1 and policy_id == POLICY_ID and blast == [LockRow(ENV_A)]
     with pytest.raises(ValueError, match="has no revoked access"):
         grants_from_journal([], "CHG-L")
     with pytest.raises(ValueError, match="not /other"):
@@ -171,7 +173,7 @@ def test_retirement_on_an_rbac_vault_deletes_only_the_encryption_role_at_vault_s
 
 
 def test_migration_and_revert_plans_move_each_row_once() -> None:
-    rows = [{"environment_id": ENV_A, "name": "Finance"}, {"environment_id": ENV_B, "name": "HR"}]
+    rows = [EnvironmentRow(ENV_A, name="Finance"), EnvironmentRow(ENV_B, name="HR")]
     blocking = Finding("X", "blocking", ENV_B, "m", "r")
     plan = plan_moves(
         "migrate_byok", "link", "C", "alice", rows, [Finding("I", "info", ENV_A, "m", "r"), blocking]

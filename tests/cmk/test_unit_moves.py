@@ -12,6 +12,7 @@ from cmk.checkpoints import CheckpointStore
 from cmk.errors import BusyError, InvalidRequestError
 from cmk.models import CmkLink, EnvironmentInfo, OperationHandle, OperationStatus, PolicyInfo
 from cmk.moves import LINK_ATTEMPTS, EnvironmentMover, FailureBudget, must_finish
+from cmk.rows import EnvironmentRow
 from tests.cmk import factories
 
 OLD = factories.policy()
@@ -182,16 +183,14 @@ def test_link_as_swap_moves_every_environment_with_one_post_each(
     for i in range(3):
         pp.add(f"e{i}", OLD)
     rows = mover(pp, ckpt, clock).move(["e0", "e1", "e2"], concurrency=2)
-    assert [r["status"] for r in rows] == ["succeeded"] * 3
+    assert [r.status for r in rows] == ["succeeded"] * 3
     assert all(pp.linked_to(f"e{i}") == NEW.system_id for i in range(3))
     assert [k for k, _, _ in pp.posts] == ["link"] * 3
-    assert {r["policy_after"] for r in rows} == {NEW.id}
-    assert {r["policy_before"] for r in rows} == {OLD.id}
-    assert {r["key_managed_by_after"] for r in rows} == {"Customer"}
-    assert set(rows[0]) >= {
-        "environment_id", "name", "geo", "sku", "key_managed_by_before", "policy_before", "policy_after",
-        "key_managed_by_after", "status", "operation_id", "duration_seconds",
-    }  # fmt: skip
+    assert {r.policy_after for r in rows} == {NEW.id}
+    assert {r.policy_before for r in rows} == {OLD.id}
+    assert {r.key_managed_by_after for r in rows} == {"Customer"}
+    assert isinstance(rows[0], EnvironmentRow) and rows[0].read_back
+    assert rows[0].name and rows[0].operation_id and rows[0].duration_seconds != ""
 
 
 def test_an_in_flight_handle_stored_by_a_killed_run_is_resumed_without_a_second_post(
@@ -201,8 +200,8 @@ def test_an_in_flight_handle_stored_by_a_killed_run_is_resumed_without_a_second_
     handle = pp.start_link("e1", NEW.system_id or "")
     ckpt.update_environment("e1", operation=handle.to_dict(), phase="link", status="in-flight")
     rows = mover(pp, reopen(ckpt), clock).move(["e1"], concurrency=1)
-    assert rows[0]["status"] == "succeeded"
-    assert rows[0]["operation_id"] == handle.operation_id
+    assert rows[0].status == "succeeded"
+    assert rows[0].operation_id == handle.operation_id
     assert pp.posts_of("link", "e1") == [NEW.system_id]  # only the killed run's POST
 
 
@@ -212,7 +211,7 @@ def test_a_busy_environment_is_waited_out_not_counted_done(
     pp.add("e1", OLD)
     pp.busy["e1"] = 2
     rows = mover(pp, ckpt, clock).move(["e1"], concurrency=1)
-    assert rows[0]["status"] == "succeeded"
+    assert rows[0].status == "succeeded"
     assert len(pp.posts_of("link", "e1")) == 3  # two 409s, then accepted
     assert pp.linked_to("e1") == NEW.system_id
 
@@ -225,11 +224,11 @@ def test_the_failure_budget_halts_new_starts_and_the_rest_are_not_started(
     pp.fault("link", NEW, "refuse")
     budget = FailureBudget(1)
     rows = mover(pp, ckpt, clock).move(["e0", "e1", "e2", "e3"], concurrency=1, budget=budget)
-    assert [r["status"] for r in rows] == ["failed", "not-started", "not-started", "not-started"]
-    assert budget.halted and "threshold of 1" in rows[1]["error"]
+    assert [r.status for r in rows] == ["failed", "not-started", "not-started", "not-started"]
+    assert budget.halted and "threshold of 1" in rows[1].error
     assert [e for _, e, _ in pp.posts] == ["e0"]
     for row in rows[1:]:  # read back, not the intended target
-        assert row["policy_after"] == OLD.id and row["key_managed_by_after"] == "Customer"
+        assert row.policy_after == OLD.id and row.key_managed_by_after == "Customer"
 
 
 def test_a_failed_link_gives_a_failed_row_with_the_reason_and_the_state_read_back(
@@ -238,9 +237,9 @@ def test_a_failed_link_gives_a_failed_row_with_the_reason_and_the_state_read_bac
     pp.add("e1", OLD)
     pp.fault("link", NEW, "fail")
     [row] = mover(pp, ckpt, clock).move(["e1"], concurrency=1)
-    assert row["status"] == "failed"
-    assert "the link operation ended Failed: Injected: key unreachable." in row["error"]
-    assert row["policy_after"] == OLD.id  # a failed link leaves it on its previous policy
+    assert row.status == "failed"
+    assert "the link operation ended Failed: Injected: key unreachable." in row.error
+    assert row.policy_after == OLD.id  # a failed link leaves it on its previous policy
     assert len(pp.posts_of("link", "e1")) == 1  # a plain link is not retried within the run
 
 
@@ -262,7 +261,7 @@ def test_unlink_then_link_resumes_the_link_from_the_checkpoint_after_the_unlink(
     rows = mover(pp, reopen(ckpt), clock, method="unlink-then-link").move(
         ["e1", "e2"], concurrency=2, budget=halted
     )
-    assert [r["status"] for r in rows] == ["succeeded", "succeeded"]
+    assert [r.status for r in rows] == ["succeeded", "succeeded"]
     assert pp.linked_to("e1") == pp.linked_to("e2") == NEW.system_id
     assert pp.posts_of("unlink", "e1") == [OLD.system_id]
     assert pp.posts_of("link", "e1") == [NEW.system_id]
@@ -291,10 +290,10 @@ def test_a_failed_link_after_the_unlink_is_retried_and_then_succeeds(
     pp.add("e1", OLD)
     pp.fault("link", NEW, "fail", "refuse")
     [row] = mover(pp, ckpt, clock, method="unlink-then-link").move(["e1"], concurrency=1)
-    assert row["status"] == "succeeded", row
+    assert row.status == "succeeded", row
     assert pp.posts_of("link", "e1") == [NEW.system_id] * 3
     assert pp.linked_to("e1") == NEW.system_id
-    assert row["policy_after"] == NEW.id
+    assert row.policy_after == NEW.id
     assert min(clock.sleeps) >= 2.0  # every retry waited a poll delay first
 
 
@@ -305,13 +304,13 @@ def test_a_link_after_the_unlink_failing_every_time_is_linked_back_to_the_old_po
     pp.fault("link", NEW, *["fail"] * LINK_ATTEMPTS)
     budget = FailureBudget(0)
     [row] = mover(pp, ckpt, clock, method="unlink-then-link").move(["e1"], concurrency=1, budget=budget)
-    assert row["status"] == "failed"
+    assert row.status == "failed"
     assert pp.posts_of("link", "e1") == [NEW.system_id] * LINK_ATTEMPTS + [OLD.system_id]
     assert pp.linked_to("e1") == OLD.system_id
-    assert row["policy_after"] == OLD.id and row["key_managed_by_after"] == "Customer"
-    assert f"link to ep-eu-2 failed {LINK_ATTEMPTS} time(s)" in row["error"]
-    assert "Injected: key unreachable." in row["error"]
-    assert "linked back to the old policy ep-eu" in row["error"]
+    assert row.policy_after == OLD.id and row.key_managed_by_after == "Customer"
+    assert f"link to ep-eu-2 failed {LINK_ATTEMPTS} time(s)" in row.error
+    assert "Injected: key unreachable." in row.error
+    assert "linked back to the old policy ep-eu" in row.error
     assert budget.failures == 1
     assert reopen(ckpt).environment("e1")["status"] == "failed"
 
@@ -323,15 +322,15 @@ def test_a_failed_re_link_says_loudly_the_environment_is_on_the_microsoft_key_an
     pp.fault("link", NEW, *["refuse"] * LINK_ATTEMPTS)
     pp.fault("link", OLD, "fail")
     [row] = mover(pp, ckpt, clock, method="unlink-then-link").move(["e1"], concurrency=1)
-    assert row["status"] == "failed"
-    assert "THE ENVIRONMENT IS ON THE MICROSOFT-MANAGED KEY" in row["error"]
-    assert "linking back to the old policy failed too" in row["error"]
-    assert row["key_managed_by_after"] == "Microsoft" and row["policy_after"] == ""
+    assert row.status == "failed"
+    assert "THE ENVIRONMENT IS ON THE MICROSOFT-MANAGED KEY" in row.error
+    assert "linking back to the old policy failed too" in row.error
+    assert row.key_managed_by_after == "Microsoft" and row.policy_after == ""
 
     [again] = mover(pp, reopen(ckpt), clock, method="unlink-then-link").move(["e1"], concurrency=1)
-    assert again["status"] == "succeeded"
+    assert again.status == "succeeded"
     assert pp.linked_to("e1") == NEW.system_id
-    assert again["policy_before"] == OLD.id  # the facts from before the change are kept
+    assert again.policy_before == OLD.id  # the facts from before the change are kept
 
 
 def test_the_re_link_to_the_old_policy_is_resumed_after_a_kill(
@@ -351,7 +350,7 @@ def test_the_re_link_to_the_old_policy_is_resumed_after_a_kill(
         status="in-flight",
     )
     [row] = mover(pp, reopen(ckpt), clock, method="unlink-then-link").move(["e1"], concurrency=1)
-    assert row["status"] == "failed" and "linked back to the old policy ep-eu" in row["error"]
+    assert row.status == "failed" and "linked back to the old policy ep-eu" in row.error
     assert pp.linked_to("e1") == OLD.system_id
     assert len(pp.posts) == 1
 
@@ -365,9 +364,9 @@ def test_a_re_run_after_a_stored_operation_ended_failed_starts_it_again(
     ckpt.update_environment("e1", operation=handle.to_dict(), phase="link", status="in-flight")
     clock.now += OPERATION_SECONDS  # it ended Failed while nobody watched
     [row] = mover(pp, reopen(ckpt), clock).move(["e1"], concurrency=1)
-    assert row["status"] == "succeeded"
+    assert row.status == "succeeded"
     assert pp.posts_of("link", "e1") == [NEW.system_id] * 2
-    assert row["operation_id"] != handle.operation_id
+    assert row.operation_id != handle.operation_id
 
 
 def test_a_re_run_after_a_failed_row_starts_the_environment_again(
@@ -375,9 +374,9 @@ def test_a_re_run_after_a_failed_row_starts_the_environment_again(
 ) -> None:
     pp.add("e1", OLD)
     pp.fault("link", NEW, "refuse")
-    assert mover(pp, ckpt, clock).move(["e1"], concurrency=1)[0]["status"] == "failed"
-    assert mover(pp, reopen(ckpt), clock).move(["e1"], concurrency=1)[0]["status"] == "succeeded"
-    assert mover(pp, reopen(ckpt), clock).move(["e1"], concurrency=1)[0]["status"] == "skipped-done"
+    assert mover(pp, ckpt, clock).move(["e1"], concurrency=1)[0].status == "failed"
+    assert mover(pp, reopen(ckpt), clock).move(["e1"], concurrency=1)[0].status == "succeeded"
+    assert mover(pp, reopen(ckpt), clock).move(["e1"], concurrency=1)[0].status == "skipped-done"
     assert len(pp.posts_of("link", "e1")) == 2
 
 
@@ -387,17 +386,17 @@ def test_unlink_reverts_to_the_microsoft_key(
     pp.add("e1", OLD)
     pp.add("e2", None)
     rows = mover(pp, ckpt, clock, target=None, action="unlink").move(["e1", "e2"], concurrency=2)
-    assert [r["status"] for r in rows] == ["succeeded", "already-done"]
+    assert [r.status for r in rows] == ["succeeded", "already-done"]
     assert pp.posts == [("unlink", "e1", OLD.system_id)]
-    assert rows[0]["key_managed_by_after"] == "Microsoft" and rows[0]["policy_after"] == ""
-    assert rows[0]["policy_before"] == OLD.id
+    assert rows[0].key_managed_by_after == "Microsoft" and rows[0].policy_after == ""
+    assert rows[0].policy_before == OLD.id
 
 
 def test_link_from_the_microsoft_key(pp: FakePowerPlatform, ckpt: CheckpointStore, clock: Clock) -> None:
     pp.add("e1", None)
     [row] = mover(pp, ckpt, clock, target=OLD).move(["e1"], concurrency=1)
-    assert row["status"] == "succeeded" and row["key_managed_by_before"] == "Microsoft"
-    assert row["policy_after"] == OLD.id and pp.posts == [("link", "e1", OLD.system_id)]
+    assert row.status == "succeeded" and row.key_managed_by_before == "Microsoft"
+    assert row.policy_after == OLD.id and pp.posts == [("link", "e1", OLD.system_id)]
 
 
 def test_many_environments_are_polled_with_one_list_per_round(
@@ -411,7 +410,7 @@ def test_many_environments_are_polled_with_one_list_per_round(
     m.pp = counted  # type: ignore[assignment]
     pp.fault("link", NEW, "fail")
     rows = m.move(ids, concurrency=20)
-    assert {r["status"] for r in rows} == {"succeeded"}
+    assert {r.status for r in rows} == {"succeeded"}
     assert counted.gets + counted.polls <= 8  # the other 19 were only ever seen in the bulk list
     assert all(pp.linked_to(e) == NEW.system_id for e in ids)
 
@@ -447,5 +446,25 @@ def test_a_halted_budget_still_follows_a_stored_operation_and_says_what_must_fin
     assert not must_finish({"status": "succeeded", "unlinked": True, "operation": {}})
     halted = FailureBudget(1, failures=1, halted=True, reason="halted earlier")
     rows = mover(pp, reopen(ckpt), clock).move(["e1", "e2"], concurrency=2, budget=halted)
-    assert [r["status"] for r in rows] == ["succeeded", "not-started"]
+    assert [r.status for r in rows] == ["succeeded", "not-started"]
     assert len(pp.posts) == 1
+
+
+def test_a_dict_row_stored_before_typed_rows_still_resumes_as_skipped_done(
+    pp: FakePowerPlatform, ckpt: CheckpointStore, clock: Clock
+) -> None:
+    pp.add("e1", NEW)
+    stored = {"environment_id": "e1", "name": "Sales", "status": "succeeded", "policy_after": NEW.id}
+    ckpt.update_environment("e1", status="succeeded", row=stored)
+    [row] = mover(pp, reopen(ckpt), clock).move(["e1"], concurrency=1)
+    assert (row.status, row.name, row.policy_after, row.key_after) == ("skipped-done", "Sales", NEW.id, "")
+    assert pp.posts == []
+
+
+def test_the_checkpoint_stores_the_row_as_report_columns_and_whether_it_was_read_back(
+    pp: FakePowerPlatform, ckpt: CheckpointStore, clock: Clock
+) -> None:
+    pp.add("e1", OLD)
+    [row] = mover(pp, ckpt, clock).move(["e1"], concurrency=1)
+    assert reopen(ckpt).environment("e1")["row"] == {**row.to_dict(), "read_back": True}
+    assert EnvironmentRow.of(reopen(ckpt).environment("e1")["row"]) == row

@@ -85,7 +85,7 @@ def test_a_fresh_onboarding_plans_every_write_in_microsofts_order() -> None:
     ]
     assert plan.writes == plan.pending
     assert plan.blocking == [] and "KEY_WILL_BE_CREATED" in codes(plan, "info")
-    assert [r["environment_id"] for r in plan.rows] == [E1, E2] and planned_links(plan) == [E1, E2]
+    assert [r.environment_id for r in plan.rows] == [E1, E2] and planned_links(plan) == [E1, E2]
     assert any("systemId and managed identity do not exist yet" in n for n in plan.notes)
     assert "access policy get/wrapKey/unwrapKey" in plan.writes[3].detail
 

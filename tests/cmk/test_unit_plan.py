@@ -6,13 +6,14 @@ import pytest
 
 from cmk.plan import ChangePlan, OutsidePlanError, PlannedWrite, environment_writes
 from cmk.preflight import Finding
+from cmk.rows import EnvironmentRow
 
 
 def plan() -> ChangePlan:
     p = ChangePlan("onboard", "CHG-1", "alice")
     p.add(PlannedWrite("arm", "register provider", "Microsoft.PowerPlatform", in_place=True))
     p.add(PlannedWrite("keyvault", "create key", "https://kv/keys/k", "RSA 2048"))
-    p.writes += environment_writes("link", [{"environment_id": "E1", "name": "Sales"}])
+    p.writes += environment_writes("link", [EnvironmentRow("E1", name="Sales")])
     return p
 
 

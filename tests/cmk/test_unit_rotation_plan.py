@@ -30,6 +30,7 @@ from cmk.rotation_plan import (
     plan_policy_swap,
     policy_problems,
 )
+from cmk.rows import EnvironmentRow
 from tests.cmk import factories as f
 
 OTHER_VAULT_ID = f.VAULT_ID.replace("kv-cmk-demo", "kv-cmk-new")
@@ -109,8 +110,8 @@ def test_key_version_plans_one_key_write_and_no_environment_write() -> None:
     [write] = kv.plan.writes
     assert (write.service, write.action, write.in_place) == ("keyvault", CREATE_KEY_VERSION, False)
     assert write.target == "https://127.0.0.1:1/keys/cmk" and kv.previous == "v1" and not kv.adopt
-    assert [r["environment_id"][-1] for r in kv.plan.rows] == ["1", "2"]  # only the policy's environments
-    assert all(r["key_before"] == "kv-cmk-demo/cmk/v1" for r in kv.plan.rows)
+    assert [r.environment_id[-1] for r in kv.plan.rows] == ["1", "2"]  # only the policy's environments
+    assert all(r.key_before == "kv-cmk-demo/cmk/v1" for r in kv.plan.rows)
     assert kv.plan.blocking == [] and "no environment is written to" in kv.plan.notes[-1]
 
 
@@ -188,7 +189,7 @@ def test_policy_swap_plans_microsofts_steps_in_order() -> None:
     assert swap.plan.writes[0].detail == "RSA 2048" and swap.plan.pending == swap.plan.writes
     assert swap.targets == [linked_env(1).id, linked_env(2).id] and swap.plan.blocking == []
     assert (swap.old_label, swap.new_label) == ("kv-cmk-demo/cmk", "kv-cmk-demo/cmk-2")
-    assert all(r["key_before"] == "kv-cmk-demo/cmk" for r in swap.plan.rows)
+    assert all(r.key_before == "kv-cmk-demo/cmk" for r in swap.plan.rows)
 
 
 def test_policy_swap_to_another_vault_grants_both_vaults_and_unlink_then_link_plans_two_moves() -> None:
@@ -249,7 +250,7 @@ def test_whole_tenant_takes_every_cmk_environment_of_the_geo() -> None:
     us = linked_env(4, location="unitedstates", cmk=CmkLink("/us", "/us-sid", "Linked"))
     swap = plan_swap(swap_state(environments=[linked_env(1), other, us, f.env()]), request(whole_tenant=True))
     assert swap.targets == [linked_env(1).id, other.id]
-    assert [r["key_before"] for r in swap.plan.rows] == [
+    assert [r.key_before for r in swap.plan.rows] == [
         "kv-cmk-demo/cmk",
         "",
     ]  # another policy's key: unknown
@@ -298,6 +299,6 @@ LABELS = {
 def test_key_after_comes_from_the_read_back_policy_not_the_status(
     row: dict[str, Any], expected: tuple[str, str]
 ) -> None:
-    after = key_after(row, **LABELS)
+    after = key_after(EnvironmentRow.of({"environment_id": "E1", **row}), **LABELS)
     assert after["key_after"] == expected[0]
     assert expected[1] in after["note_after"]
