@@ -63,6 +63,17 @@ def policy_problems(policy: PolicyInfo) -> list[str]:
     return out
 
 
+def not_rotatable(policy: PolicyInfo | None, policy_id: str) -> str:
+    """Why the policy cannot be rotated, as one sentence; empty when it can."""
+    if policy is None:
+        return (
+            f"Enterprise policy {policy_id} does not exist (or the Azure identity cannot read it). Check the ARM "
+            "id: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.PowerPlatform/enterprisePolicies/<name>."
+        )
+    problems = policy_problems(policy)
+    return f"Policy {policy.name} cannot be rotated: {'; '.join(problems)}." if problems else ""
+
+
 # -- findings ---------------------------------------------------------------------------------------------
 def pinned_version_finding(policy: PolicyInfo) -> list[Finding]:
     """POLICY_PINS_KEY_VERSION: a policy pinned to a version never uses a new one."""

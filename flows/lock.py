@@ -114,7 +114,7 @@ def lock(
         affected = read_policies_sharing_key(services, policy) if chosen == "disable_key" else [policy]
         envs = read_environments(services)
         blast = [row for p in affected for row in blast_radius(envs, p, locked_at, policy_name=p.name)]
-        assignments = read_key_role_assignments(services, vault, policy)
+        assignments = read_key_role_assignments(services, vault, policy.principal_id)
         key = read_policy_key(services, vault, policy) if chosen == "disable_key" else None
         grants, reason = plan_revocation(chosen, vault, policy, assignments, key)
 

@@ -35,6 +35,7 @@ from flows.onboarding_text import approval_markdown, plan_markdown, summary_mark
 from flows.summaries import counts_line, findings_section
 from tasks.context import Services, open_change
 from tasks.environments import read_environments
+from tasks.lockdown import read_key_role_assignments
 from tasks.onboarding import (
     deploy_policy,
     ensure_key,
@@ -43,7 +44,6 @@ from tasks.onboarding import (
     find_vault,
     grant_key_access,
     grant_policy_reader,
-    read_key_access,
     read_provider_state,
     read_reader_grants,
     read_vault,
@@ -248,7 +248,9 @@ def read_state(services: Services, request: OnboardingRequest) -> OnboardingStat
         policy=policy,
         provider_state=read_provider_state(services),
         environments=read_environments(services),
-        key_access=read_key_access(services, vault, policy) if vault else [],
+        key_access=read_key_role_assignments(services, vault, policy.principal_id if policy else None)
+        if vault
+        else [],
         reader_grants=read_reader_grants(services, policy, request.admin_object_id),
     )
 

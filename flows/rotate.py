@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from prefect import flow
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk import grace
 from cmk.models import PolicyInfo
 from cmk.moves import SWAP_METHODS, SwapMethod
-from cmk.rotation_plan import FLOW, SwapRequest, policy_problems
+from cmk.rotation_plan import FLOW, SwapRequest, not_rotatable
 from cmk.validation import Parameters
 from flows.rotate_key_version import rotate_key_version
 from flows.rotate_policy_swap import swap_policy
@@ -30,7 +31,7 @@ from flows.rotation_fanout import (
     FanOut,
 )
 from tasks.context import open_change
-from tasks.rotation import read_policy
+from tasks.lockdown import read_policy
 
 __all__ = ["FLOW", "SCHEDULER", "default_name", "rotate", "scheduled_change_id", "validate_inputs"]
 Mode = Literal["key-version", "policy-swap"]
@@ -129,9 +130,9 @@ def rotate(
         requested_by=inputs.requested_by,
     )
     old = read_policy(change.services, policy_id)
-    problems = policy_problems(old)
-    if problems:
-        raise ValueError(f"Policy {old.name} cannot be rotated: {'; '.join(problems)}.")
+    refusal = not_rotatable(old, policy_id)
+    if refusal:
+        return Failed(message=f"{refusal} Nothing was changed.")
     if mode == "key-version":
         return rotate_key_version(
             change,

@@ -32,6 +32,7 @@ from flows.rotation_text import plan_markdown, summary_markdown
 from flows.summaries import counts_line
 from tasks.context import Change, Services
 from tasks.environments import read_environments
+from tasks.lockdown import read_key_role_assignments, read_policy
 from tasks.onboarding import read_vault
 from tasks.preflight import verify_policy_key_access
 from tasks.reports import publish_environment_table
@@ -39,10 +40,8 @@ from tasks.rotation import (
     create_key_version,
     list_key_versions,
     read_key,
-    read_policy,
     verify_linked_environments,
 )
-from tasks.rotation_reads import read_key_role_assignments
 
 
 def rotate_key_version(
@@ -168,7 +167,7 @@ def verify(
     """Every environment re-read, the identity's access to the new version, the previous version still enabled."""
     checks = verify_linked_environments(services, policy, [r.environment_id for r in kv.plan.rows])
     policy_now = read_policy(services, policy.id)
-    access = verify_policy_key_access(services, kv.vault_id, policy_now, new_key)
+    access = verify_policy_key_access(services, kv.vault_id, policy_now, new_key) if policy_now else []
     previous_key = read_key(services, kv.vault_uri, kv.key_name, kv.previous)
     new_label = key_label(kv.vault_id, kv.key_name, new_key.version)
     rows = []
@@ -195,6 +194,8 @@ def verify(
         problems.append(
             "the policy identity cannot use the new version: " + "; ".join(f.code for f in blocking_access)
         )
-    if (policy_now.health or "").lower() == "unhealthy":
+    if policy_now is None:
+        problems.append(f"the policy {policy.name} can no longer be read")
+    elif (policy_now.health or "").lower() == "unhealthy":
         problems.append("the policy reports healthStatus Unhealthy")
     return rows, problems

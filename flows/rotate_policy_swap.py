@@ -40,6 +40,7 @@ from flows.rotation_text import after_notes, plan_markdown, summary_markdown
 from flows.summaries import counts_line
 from tasks.context import Change, Services
 from tasks.environments import read_environments
+from tasks.lockdown import read_key_role_assignments, read_policy
 from tasks.onboarding import (
     deploy_policy,
     ensure_key,
@@ -51,7 +52,6 @@ from tasks.onboarding import (
 from tasks.preflight import verify_policy_key_access
 from tasks.reports import Progress, publish_environment_table, publish_summary
 from tasks.rotation import read_key
-from tasks.rotation_reads import find_policy, read_key_role_assignments
 
 
 def swap_policy(
@@ -180,7 +180,7 @@ def read_state(services: Services, old: PolicyInfo, request: SwapRequest, new_va
         new_vault=new_vault,
         old_key=read_key(services, old_vault.uri, old.key_name or ""),
         new_key=read_key(services, new_vault.uri, request.new_key_name),
-        new_policy=find_policy(services, swap_policy_id(old, request)),
+        new_policy=read_policy(services, swap_policy_id(old, request)),
         environments=read_environments(services),
         old_assignments=read_key_role_assignments(services, old_vault, old.principal_id),
         recorded_targets=recorded["environments"] if recorded else None,

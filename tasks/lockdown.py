@@ -42,12 +42,12 @@ def read_policy_key(services: Services, vault: VaultInfo, policy: PolicyInfo) ->
 
 @task(name="read-key-role-assignments", **TRANSIENT_RETRY)
 def read_key_role_assignments(
-    services: Services, vault: VaultInfo, policy: PolicyInfo
+    services: Services, vault: VaultInfo, principal_id: str | None
 ) -> list[RoleAssignmentInfo]:
-    """The policy identity's role assignments that apply to the vault (RBAC vaults only)."""
-    if not vault.rbac or not policy.principal_id:
+    """A principal's role assignments that apply to an RBAC vault; empty for an access-policy vault or no identity."""
+    if not vault.rbac or not principal_id:
         return []
-    return services.arm.list_role_assignments(vault.id, policy.principal_id)
+    return services.arm.list_role_assignments(vault.id, principal_id)
 
 
 @task(name="read-grants-in-place", **TRANSIENT_RETRY)

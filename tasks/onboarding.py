@@ -51,16 +51,6 @@ def read_provider_state(services: Services, namespace: str = "Microsoft.PowerPla
     return services.arm.provider_state(namespace)
 
 
-@task(name="read-key-access", **TRANSIENT_RETRY)
-def read_key_access(
-    services: Services, vault: VaultInfo, policy: PolicyInfo | None
-) -> list[RoleAssignmentInfo]:
-    """The policy identity's role assignments on an RBAC vault (access-policy vaults carry theirs)."""
-    if policy is None or not policy.principal_id or not vault.rbac:
-        return []
-    return services.arm.list_role_assignments(vault.id, policy.principal_id)
-
-
 @task(name="read-reader-grants", **TRANSIENT_RETRY)
 def read_reader_grants(
     services: Services, policy: PolicyInfo | None, admin_object_id: str

@@ -12,20 +12,6 @@ from tasks.context import Services
 from tasks.retry import TRANSIENT_RETRY
 
 
-@task(name="read-policy", **TRANSIENT_RETRY)
-def read_policy(services: Services, policy_id: str) -> PolicyInfo:
-    """The enterprise policy, or a clear error when it does not exist."""
-    policy = services.arm.find_policy(policy_id)
-    if policy is None:
-        raise NotFoundError(
-            f"Enterprise policy {policy_id} does not exist (or the Azure identity cannot read it). Check the "
-            "ARM id: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.PowerPlatform/"
-            "enterprisePolicies/<name>.",
-            target=policy_id,
-        )
-    return policy
-
-
 @task(name="read-key", **TRANSIENT_RETRY)
 def read_key(services: Services, vault_uri: str, key_name: str, version: str | None = None) -> KeyInfo | None:
     """A key version (the latest when version is None), or None when the key does not exist."""

@@ -24,6 +24,7 @@ from cmk.rotation_plan import (
     new_policy_conflict_finding,
     new_policy_is_old_finding,
     no_environments_finding,
+    not_rotatable,
     not_rotated_finding,
     pinned_version_finding,
     plan_key_version,
@@ -302,3 +303,11 @@ def test_key_after_comes_from_the_read_back_policy_not_the_status(
     after = key_after(EnvironmentRow.of({"environment_id": "E1", **row}), **LABELS)
     assert after["key_after"] == expected[0]
     assert expected[1] in after["note_after"]
+
+
+def test_not_rotatable_says_why_in_one_sentence() -> None:
+    assert not_rotatable(f.policy(), f.POLICY_ID) == ""
+    assert "does not exist" in not_rotatable(
+        None, "/subscriptions/s/x"
+    ) and "/subscriptions/s/x" in not_rotatable(None, "/subscriptions/s/x")
+    assert "not Encryption" in not_rotatable(f.policy(kind="Lockbox"), f.POLICY_ID)
