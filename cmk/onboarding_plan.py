@@ -157,17 +157,6 @@ def choose_environments(
     return eligible, []
 
 
-def plan_row(env: EnvironmentInfo) -> EnvironmentRow:
-    """The planned row of an environment: its facts before the change (the shape flows.fanout merges)."""
-    return EnvironmentRow(
-        env.id,
-        name=env.display_name or "",
-        geo=env.location or "",
-        sku=env.sku or "",
-        key_managed_by_before=env.key_managed_by or "",
-    )
-
-
 def _finding(code: str, severity: str, target: str, message: str, remediation: str) -> Finding:
     return Finding(code, severity, target, message, remediation)  # type: ignore[arg-type]
 
@@ -312,7 +301,7 @@ def _environment_steps(
                 "Pass environment ids explicitly, or enable Managed Environments in this geo first.",
             )
         )
-    plan.rows = [plan_row(e) for e in targets]
+    plan.rows = [EnvironmentRow.planned(e) for e in targets]
     plan.writes += environment_writes(LINK, plan.rows)
 
 

@@ -238,12 +238,8 @@ def plan_key_version(
         plan.add(PlannedWrite("keyvault", CREATE_KEY_VERSION, target, f"replaces version {previous}"))
     linked = environments_using(state.environments, policy.system_id)
     plan.rows = [
-        EnvironmentRow(
-            e.id,
-            name=e.display_name or "",
-            geo=e.location or "",
-            sku=e.sku or "",
-            key_managed_by_before=e.key_managed_by or "",
+        EnvironmentRow.planned(
+            e,
             policy_before=policy.id,
             key_before=key_label(vault.id, key_name, previous),
         )
@@ -447,12 +443,8 @@ def plan_policy_swap(
         )
         on_old = env.cmk is not None and (env.cmk.system_id or "").lower() == old_sid
         plan.rows.append(
-            EnvironmentRow(
-                env.id,
-                name=env.display_name or "",
-                geo=env.location or "",
-                sku=env.sku or "",
-                key_managed_by_before=env.key_managed_by or "",
+            EnvironmentRow.planned(
+                env,
                 policy_before=(env.cmk.policy_arm_id or "") if env.cmk else "",
                 key_before=old_label if on_old else "",
             )

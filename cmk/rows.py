@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from cmk.models import EnvironmentInfo
+
 Status = str  # planned, succeeded, already-done, skipped-done, failed, not-started, ...
 
 NOT_A_COLUMN = {"column": False}
@@ -32,6 +34,17 @@ class EnvironmentRow:
     # Not report columns: a line for the summary, and whether the *_after fields were read from the service.
     note_after: str = field(default="", metadata=NOT_A_COLUMN)
     read_back: bool = field(default=False, metadata=NOT_A_COLUMN)
+
+    @classmethod
+    def planned(cls, env: EnvironmentInfo, **facts: Any) -> EnvironmentRow:
+        """An environment's row before the change: name, geo, SKU and who manages its key (facts add or override)."""
+        before = {
+            "name": env.display_name or "",
+            "geo": env.location or "",
+            "sku": env.sku or "",
+            "key_managed_by_before": env.key_managed_by or "",
+        }
+        return cls(env.id, **{**before, **facts})
 
     @classmethod
     def of(cls, data: EnvironmentRow | Mapping[str, Any]) -> EnvironmentRow:

@@ -9,7 +9,7 @@ from typing import Literal
 from prefect import get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 
-from cmk.models import EnvironmentInfo, PolicyInfo
+from cmk.models import PolicyInfo
 from cmk.moves import FailureBudget, must_finish
 from cmk.moves import read_back as read_back_row
 from cmk.planning import plan_waves
@@ -130,17 +130,6 @@ def read_back(services: Services, rows: list[EnvironmentRow], unfinished: Collec
         env = by_id.get(rows[i].environment_id.lower())
         if env is not None:
             rows[i] = read_back_row(rows[i], env)
-
-
-def plan_row(env: EnvironmentInfo, key_managed_by: str | None = None) -> EnvironmentRow:
-    """The planned row of an environment: its facts before the change."""
-    return EnvironmentRow(
-        env.id,
-        name=env.display_name or "",
-        geo=env.location or "",
-        sku=env.sku or "",
-        key_managed_by_before=key_managed_by or env.key_managed_by or "",
-    )
 
 
 def merge_plan(plan_rows: list[EnvironmentRow], result_rows: list[EnvironmentRow]) -> list[EnvironmentRow]:

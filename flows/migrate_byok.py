@@ -14,7 +14,7 @@ from cmk.preflight import check_environment
 from cmk.rows import EnvironmentRow, to_dicts
 from cmk.validation import Parameters
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import merge_plan, plan_row, run_waves
+from flows.fanout import merge_plan, run_waves
 from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 from tasks.context import Services, open_change
@@ -90,7 +90,10 @@ def migrate_byok(
                 findings += [f for f in check_environment(env, policy) if f.code != "ENV_LEGACY_BYOK"]
 
     # Plan
-    plan_rows = [plan_row(e, "BYOK" if e.byok else None) for e in targets]
+    plan_rows = [
+        EnvironmentRow.planned(e, key_managed_by_before="BYOK") if e.byok else EnvironmentRow.planned(e)
+        for e in targets
+    ]
     plan = plan_moves("migrate_byok", "link", change_id, requested_by, plan_rows, findings, notes)
     policy_name = policy.name if policy else policy_id
     plan_md = plan_markdown(plan, policy_name, canary_size, concurrency)

@@ -21,7 +21,7 @@ from cmk.preflight import Finding
 from cmk.rows import EnvironmentRow, to_dicts
 from cmk.validation import Parameters
 from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import merge_plan, plan_row, run_waves
+from flows.fanout import merge_plan, run_waves
 from flows.gates import approve_once
 from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
 from tasks.context import Change, Services, open_change
@@ -107,7 +107,13 @@ def revert(
 
     # Plan
     plan = plan_moves(
-        "revert", "unlink", change_id, requested_by, [plan_row(e) for e in targets], findings, notes
+        "revert",
+        "unlink",
+        change_id,
+        requested_by,
+        [EnvironmentRow.planned(e) for e in targets],
+        findings,
+        notes,
     )
     plan_rows = plan.rows
     keep_until = (services.checkpoints.step("keep_until") or {}).get("date") or until(
