@@ -286,16 +286,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comment", default="")
     parser.add_argument("--confirm", default=None, help="the typed confirmation, for destructive flows")
     args = parser.parse_args(argv)
-    answer_approval(
-        args.flow_run_id,
-        approver=args.approver,
-        decision=args.decision,
-        change_ticket=args.ticket,
-        comment=args.comment,
-        typed_confirmation=args.confirm,
-    )
+    try:
+        answer_approval(
+            args.flow_run_id,
+            approver=args.approver,
+            decision=args.decision,
+            change_ticket=args.ticket,
+            comment=args.comment,
+            typed_confirmation=args.confirm,
+        )
+    except (RuntimeError, TimeoutError, FlowPauseTimeout, ValueError) as exc:
+        print(f"Not answered: {answer_refusal(exc, args.confirm is not None)}", file=sys.stderr)
+        return 2
     print(f"Answered {args.flow_run_id}: {args.decision} by {args.approver}.")
     return 0
+
+
+def answer_refusal(exc: BaseException, confirmed: bool) -> str:
+    """What went wrong with a command-line answer, and what to do, in one sentence."""
+    text = str(exc)
+    if confirmed and "typed_confirmation" in text:
+        return "this run asks for no typed confirmation (only lock does); answer again without --confirm."
+    if isinstance(exc, FlowPauseTimeout):
+        return "the run's approval has expired; it can no longer be resumed. Start the change again."
+    if isinstance(exc, ValueError):
+        return f"{text}. Give the flow run id as shown in the Prefect UI (a UUID)."
+    return f"{text.rstrip('.')}."
 
 
 if __name__ == "__main__":
