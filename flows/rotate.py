@@ -80,11 +80,11 @@ def rotate(
 
     Args:
         policy_id: ARM id of the enterprise policy in use today (its key is rotated, or it is replaced).
-        change_id: Your change number; re-running with the same id resumes the change safely. Empty = "rotate-<mode>-<date of the scheduled run>".
+        change_id: Your change number; re-running with the same id resumes the change safely. Empty = "rotate-MODE-YYYYMMDD" from the scheduled run's date.
         requested_by: Who asks for this change; they cannot approve it themselves.
         mode: key-version = new version of the same key, no downtime; policy-swap = new key and new policy, each environment moved (short downtimes).
-        new_policy_name: policy-swap: name of the new policy; empty = "<old policy>-<change id>".
-        new_key_name: policy-swap: the new key; empty = "<old key>-<change id>" (an existing key of the same type and size is adopted).
+        new_policy_name: policy-swap: name of the new policy; empty = the old policy's name + "-" + the change id.
+        new_key_name: policy-swap: the new key; empty = the old key's name + "-" + the change id (an existing key of the same type and size is adopted).
         new_vault_id: policy-swap: ARM id of the vault for the new key; empty = the old policy's vault.
         resource_group: policy-swap: resource group of the new policy; empty = the old policy's.
         environments: policy-swap: only these environment ids; empty = every environment of the old policy.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import cloudpickle
@@ -69,3 +70,15 @@ def test_flow_modules_do_not_postpone_annotations() -> None:
     modules = {entrypoint.split(":")[0] for entrypoint in flow_entrypoints()}
     offenders = [m for m in sorted(modules) if "from __future__ import annotations" in Path(m).read_text()]
     assert offenders == [], f"remove `from __future__ import annotations` from {offenders}"
+
+
+@pytest.mark.parametrize("entrypoint", flow_entrypoints())
+def test_no_parameter_description_has_a_placeholder_the_ui_would_swallow(entrypoint: str) -> None:
+    """The run form renders descriptions as HTML: "rotate-<mode>-<date>" showed as "rotate--"."""
+    flow = load_flow_from_entrypoint(entrypoint)
+    swallowed = {
+        name: prop["description"]
+        for name, prop in flow.parameters.properties.items()
+        if re.search(r"<[A-Za-z][^>]*>", prop.get("description", ""))
+    }
+    assert swallowed == {}
