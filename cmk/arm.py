@@ -27,7 +27,7 @@ from cmk.errors import (
 )
 from cmk.journal import Journal, JournalContext
 from cmk.models import PolicyInfo, RoleAssignmentInfo
-from cmk.resource_ids import parse_policy_id, parse_vault_id, policy_id, same_id, scope_covers
+from cmk.resource_ids import parse_policy_id, parse_vault_id, policy_id, same_id
 from cmk.roles import role_definition_id, role_guid
 from cmk.sdk import CorrelationCapture, mgmt_kwargs, translated
 from cmk.settings import AzureSettings
@@ -461,10 +461,3 @@ class ArmService:
             correlation_id=capture.correlation_id,
         )
         return True
-
-    def principal_has_role(self, scope: str, principal_id: str, role_guids: frozenset[str]) -> bool:
-        """Whether the principal holds one of the roles at scope or above."""
-        return any(
-            a.role_guid in role_guids and scope_covers(a.scope, scope)
-            for a in self.list_role_assignments(scope, principal_id)
-        )
