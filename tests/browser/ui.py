@@ -42,14 +42,26 @@ def add_list_items(page: Any, name: str, values: list[str]) -> None:
 
 def submit_run_form(page: Any) -> None:
     """Submit a custom-run form and wait for the UI's confirmation that the run was scheduled."""
-    page.get_by_role("button", name="Submit").click()
-    try:
-        page.get_by_text("scheduled to start").first.wait_for()
-    except Exception:
+    submit = page.get_by_role("button", name="Submit")
+    if not clicked_until(page, submit, page.get_by_text("scheduled to start").first, "visible"):
         from tests.browser.conftest import screenshot
 
         path = screenshot(page, "submit-not-confirmed")
-        raise AssertionError(f"The run form was not accepted; see {path}.") from None
+        raise AssertionError(f"The run form was not accepted; see {path}.")
+
+
+def clicked_until(page: Any, button: Any, target: Any, state: str, timeout_ms: int = 30_000) -> bool:
+    """Click, then wait for target to reach state; click once more if the UI showed its transient
+    "Something went wrong" toast (a request of the UI failed under load) and nothing happened."""
+    for attempt in range(2):
+        button.click()
+        try:
+            target.wait_for(state=state, timeout=timeout_ms)
+            return True
+        except Exception:
+            if attempt or not page.get_by_text("Something went wrong").count():
+                return False
+    return False
 
 
 def choose(page: Any, control: Any, option: str) -> None:
@@ -70,9 +82,16 @@ def answer_resume_dialog(
     boxes.nth(0).fill(approver)
     boxes.nth(1).fill(ticket)
     boxes.nth(2).fill(comment)
-    choose(page, dialog.locator("button.p-select-button__control").first, decision)
-    dialog.get_by_role("button", name="Submit").click()
-    dialog.wait_for(state="hidden")
+    control = dialog.locator("button.p-select-button__control").first
+    for _ in range(3):  # under load the option list can miss a key press: check what the select shows
+        choose(page, control, decision)
+        if decision in control.inner_text():
+            break
+    if not clicked_until(page, dialog.get_by_role("button", name="Submit"), dialog, "hidden"):
+        from tests.browser.conftest import screenshot
+
+        path = screenshot(page, "resume-not-accepted")
+        raise AssertionError(f"The Resume dialog did not accept the answer; see {path}.")
 
 
 def flow_run_for_change(stack: Stack, change_id: str, timeout: float = 60) -> dict[str, Any]:
