@@ -7,11 +7,11 @@ from typing import Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from cmk.arm import ArmService
-from cmk.journal import Journal
-from cmk.keyvault import KeyVaultService
-from cmk.powerplatform import PowerPlatformService
-from cmk.settings import AzureSettings, PowerPlatformSettings
+from cmk.clients.arm import ArmService
+from cmk.clients.keyvault import KeyVaultService
+from cmk.clients.powerplatform import PowerPlatformService
+from cmk.clients.settings import AzureSettings, PowerPlatformSettings
+from cmk.state.journal import Journal
 
 AuthMode = Literal["default", "client_secret", "managed_identity"]
 

@@ -7,17 +7,15 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from blocks import DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.inventory import SEVERITY_ORDER, TenantSnapshot, assess
+from cmk.inventory.report import assess
+from cmk.inventory.risks import SEVERITY_ORDER
+from cmk.inventory.snapshot import TenantSnapshot
 from tasks.context import connect
 from tasks.environments import read_environments
-from tasks.inventory import (
-    publish_inventory,
-    read_azure_side,
-    read_journal_grants,
-    read_policies,
-    read_policy_retirements,
-    read_retirements,
-)
+from tasks.policies import read_policies
+from tasks.records import read_journal_grants, read_policy_retirements, read_retirements
+from tasks.reports import publish_inventory
+from tasks.tenant import read_azure_side
 
 FLOW = "inventory"
 FailOn = Literal["never", "high", "medium", "low"]

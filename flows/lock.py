@@ -10,7 +10,8 @@ from prefect.states import Failed
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk.errors import CmkError
-from cmk.lockdown import (
+from cmk.plans.change import ChangePlan
+from cmk.plans.lockdown import (
     REVOKE_ACTIONS,
     REVOKE_METHODS,
     Grant,
@@ -20,26 +21,18 @@ from cmk.lockdown import (
     plan_lock,
     plan_revocation,
 )
-from cmk.plan import ChangePlan
-from cmk.validation import Parameters
-from flows.endings import end_unapproved
-from flows.gates import approve_once
-from flows.lock_text import lock_approval_markdown, lock_plan_markdown, lock_summary_markdown
-from flows.summaries import approvals_section
+from cmk.preflight.parameters import Parameters
+from flows.parts.approval import approve_once
+from flows.parts.endings import end_unapproved
+from flows.parts.lock_text import lock_approval_markdown, lock_plan_markdown, lock_summary_markdown
+from flows.parts.summaries import approvals_section
+from tasks.access import read_key_role_assignments, revoke_grant
 from tasks.context import Change, Services, open_change
-from tasks.environments import read_environments
-from tasks.lock_reports import publish_blast_radius, publish_outcome
-from tasks.lockdown import (
-    read_key_role_assignments,
-    read_policies_sharing_key,
-    read_policy,
-    read_policy_key,
-    revoke_grant,
-    wait_environments_runtime,
-    wait_policy_health,
-)
-from tasks.onboarding import read_vault
-from tasks.reports import publish_journal, publish_summary
+from tasks.environments import read_environments, wait_environments_runtime
+from tasks.keys import read_key
+from tasks.policies import read_policies_sharing_key, read_policy, wait_policy_health
+from tasks.reports import publish_blast_radius, publish_journal, publish_outcome, publish_summary
+from tasks.vaults import read_vault
 
 FLOW = "lock"
 REVOKED = "lock.access_revoked"
@@ -115,7 +108,11 @@ def lock(
         envs = read_environments(services)
         blast = [row for p in affected for row in blast_radius(envs, p, locked_at, policy_name=p.name)]
         assignments = read_key_role_assignments(services, vault, policy.principal_id)
-        key = read_policy_key(services, vault, policy) if chosen == "disable_key" else None
+        key = (
+            read_key(services, vault.uri, policy.key_name, policy.key_version or None)
+            if chosen == "disable_key" and policy.key_name
+            else None
+        )
         grants, reason = plan_revocation(chosen, vault, policy, assignments, key)
 
     # Plan

@@ -8,18 +8,24 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.migration import BYOK_RETENTION_DAYS, choose_byok, plan_moves, planned_environments, until
-from cmk.plan import ChangePlan
+from cmk.domain.rows import EnvironmentRow, to_dicts
+from cmk.plans.change import ChangePlan
+from cmk.plans.migration import BYOK_RETENTION_DAYS, choose_byok, plan_moves, planned_environments, until
 from cmk.preflight import check_environment
-from cmk.rows import EnvironmentRow, to_dicts
-from cmk.validation import Parameters
-from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import merge_plan, run_waves
-from flows.gates import approve_once
-from flows.summaries import approvals_section, counts_line, environment_list, findings_section, next_steps
+from cmk.preflight.parameters import Parameters
+from flows.parts.approval import approve_once
+from flows.parts.endings import end_unapproved, finish, publish_change_reports, stop_before_change
+from flows.parts.fanout import merge_plan, run_waves
+from flows.parts.summaries import (
+    approvals_section,
+    counts_line,
+    environment_list,
+    findings_section,
+    next_steps,
+)
 from tasks.context import Services, open_change
 from tasks.environments import read_environments
-from tasks.policy_checks import preflight_target_policy
+from tasks.policies import preflight_target_policy
 from tasks.reports import Progress, publish_environment_table
 
 FLOW = "migrate_byok"

@@ -9,7 +9,9 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk.onboarding_plan import (
+from cmk.domain.rows import to_dicts
+from cmk.plans.change import ChangePlan
+from cmk.plans.onboarding import (
     CREATE_KEY,
     DEPLOY_POLICY,
     GRANT_KEY_ACCESS,
@@ -26,32 +28,19 @@ from cmk.onboarding_plan import (
     plan_to_dict,
     planned_links,
 )
-from cmk.plan import ChangePlan
-from cmk.rows import to_dicts
-from flows.endings import end_unapproved, finish, publish_change_reports, stop_before_change
-from flows.fanout import merge_plan, run_waves
-from flows.gates import approve_once
-from flows.onboarding_text import approval_markdown, plan_markdown, summary_markdown
-from flows.summaries import counts_line, findings_section
+from flows.parts.approval import approve_once
+from flows.parts.endings import end_unapproved, finish, publish_change_reports, stop_before_change
+from flows.parts.fanout import merge_plan, run_waves
+from flows.parts.onboarding_text import approval_markdown, plan_markdown, summary_markdown
+from flows.parts.summaries import counts_line, findings_section
+from tasks.access import grant_key_access, grant_policy_reader, read_key_role_assignments, read_reader_grants
 from tasks.context import Services, open_change
 from tasks.environments import read_environments
-from tasks.lockdown import read_key_role_assignments
-from tasks.onboarding import (
-    deploy_policy,
-    ensure_key,
-    find_key,
-    find_policy,
-    find_vault,
-    grant_key_access,
-    grant_policy_reader,
-    read_provider_state,
-    read_reader_grants,
-    read_vault,
-    register_provider,
-    wait_policy_identity,
-)
-from tasks.preflight import verify_policy_key_access
+from tasks.keys import ensure_key, read_key
+from tasks.policies import deploy_policy, find_policy, verify_policy_key_access, wait_policy_identity
+from tasks.providers import read_provider_state, register_provider
 from tasks.reports import Progress, publish_environment_table, publish_summary
+from tasks.vaults import find_vault, read_vault
 
 FLOW = "onboard"
 NOTHING_CHANGED = "Nothing was changed: no provider, key, policy, grant or environment link was written."
@@ -165,7 +154,7 @@ def onboard(
     if due(services, plan, "key", CREATE_KEY, target):
         key = ensure_key(services, vault.uri, request.key_name, request.key_type, request.key_size)
         services.checkpoints.finish_step("key", {"kid": key.kid})
-    key = find_key(services, vault.uri, request.key_name)
+    key = read_key(services, vault.uri, request.key_name)
     if key is None:
         return Failed(
             message=f"Key {request.key_name} is not in vault {vault.name} any more; nothing was linked."
@@ -244,7 +233,7 @@ def read_state(services: Services, request: OnboardingRequest) -> OnboardingStat
     return OnboardingState(
         policy_id=policy_id,
         vault=vault,
-        key=find_key(services, vault.uri, request.key_name) if vault else None,
+        key=read_key(services, vault.uri, request.key_name) if vault else None,
         policy=policy,
         provider_state=read_provider_state(services),
         environments=read_environments(services),

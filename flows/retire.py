@@ -3,7 +3,7 @@
 Reads the two registers the rotate flow writes under CMK_STATE_DIR: key versions (key-retirements.json, retired
 by disabling the version) and old policies (policy-retirements.json, retired by deleting the policy and removing
 its key access and the transition grant of the new policy on the old vault). Each item is checked when planned
-and again right before it is changed: refused while its grace period runs (measured with cmk.grace.utc_now) or
+and again right before it is changed: refused while its grace period runs (measured with cmk.domain.grace.utc_now) or
 while any environment or policy still depends on it (safety invariant 2).
 """
 
@@ -13,11 +13,10 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk import grace
-from cmk.lockdown import access_policy_target
-from cmk.plan import ChangePlan, PlannedWrite
-from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
-from cmk.retirement_checks import (
+from cmk.domain import grace
+from cmk.plans.change import ChangePlan, PlannedWrite
+from cmk.plans.lockdown import access_policy_target
+from cmk.plans.retirement import (
     DELETE_POLICY,
     DELETE_ROLE_ASSIGNMENT,
     DISABLE_VERSION,
@@ -27,21 +26,19 @@ from cmk.retirement_checks import (
     item_writes,
     plan_retirement,
 )
-from cmk.retirements import Retirement
-from cmk.validation import Parameters
-from flows.endings import end_unapproved
-from flows.gates import approve_once
-from flows.summaries import approvals_section, findings_section
+from cmk.preflight.parameters import Parameters
+from cmk.state.key_retirements import Retirement
+from cmk.state.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
+from flows.parts.approval import approve_once
+from flows.parts.endings import end_unapproved
+from flows.parts.summaries import approvals_section, findings_section
+from tasks.access import delete_role_assignment, remove_access_policy
 from tasks.context import Change, Services, open_change, state_dir
+from tasks.keys import disable_key_version
+from tasks.policies import delete_enterprise_policy
+from tasks.records import read_retirement_registers
 from tasks.reports import publish_journal, publish_summary
-from tasks.retirement import (
-    delete_enterprise_policy,
-    delete_role_assignment,
-    disable_key_version,
-    read_retirement_facts,
-    read_retirement_registers,
-    remove_access_policy,
-)
+from tasks.tenant import read_retirement_facts
 
 FLOW = "retire"
 

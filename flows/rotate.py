@@ -2,10 +2,10 @@
 
 This module is the `rotate` flow's entry: its parameters, their validation (before any request), and the
 dispatch to one module per mode, each reading top to bottom read -> plan -> approve -> apply -> verify -> report:
-flows/rotate_key_version.py and flows/rotate_policy_swap.py (plans: cmk/rotation_plan.py).
+flows/parts/rotate_key_version.py and flows/parts/rotate_policy_swap.py (plans: cmk/plans/rotation.py).
 
 Both modes record when what they replaced may be retired: in the change's checkpoint (step "retirement") and
-in a register the `retire` flow reads (key versions: cmk/retirements.py, policies: cmk/policy_retirements.py,
+in a register the `retire` flow reads (key versions: cmk/state/key_retirements.py, policies: cmk/state/policy_retirements.py,
 both under CMK_STATE_DIR). Nothing is disabled, deleted or unshared here (safety invariant 2).
 """
 
@@ -18,26 +18,22 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
-from cmk import grace
-from cmk.models import PolicyInfo
-from cmk.moves import SWAP_METHODS, SwapMethod
-from cmk.rotation_plan import FLOW, SwapRequest, not_rotatable
-from cmk.validation import Parameters
-from flows.rotate_key_version import rotate_key_version
-from flows.rotate_policy_swap import swap_policy
-from flows.rotation_fanout import (
-    PER_ENVIRONMENT_MAX_CONCURRENCY,
-    PER_WAVE_MAX_CONCURRENCY,
-    FanOut,
-)
+from cmk.domain import grace
+from cmk.domain.models import PolicyInfo
+from cmk.moves.engine import SWAP_METHODS, SwapMethod
+from cmk.plans.rotation import FLOW, SwapRequest, not_rotatable
+from cmk.preflight.parameters import Parameters
+from flows.parts.rotate_key_version import rotate_key_version
+from flows.parts.rotate_policy_swap import swap_policy
+from flows.parts.rotation_fanout import PER_ENVIRONMENT_MAX_CONCURRENCY, PER_WAVE_MAX_CONCURRENCY, FanOut
 from tasks.context import open_change
-from tasks.lockdown import read_policy
+from tasks.policies import read_policy
 
 __all__ = ["FLOW", "SCHEDULER", "default_name", "rotate", "scheduled_change_id", "validate_inputs"]
 Mode = Literal["key-version", "policy-swap"]
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9-]+")
 SCHEDULER = "scheduled-rotation"
-POLICY_NAME_MAX = 64  # cmk/validation.py: enterprise policy names
+POLICY_NAME_MAX = 64  # cmk/preflight/parameters.py: enterprise policy names
 KEY_NAME_MAX = 127  # Key Vault key names
 
 

@@ -9,8 +9,10 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
+from cmk.domain.models import PolicyInfo
 from cmk.errors import CmkError
-from cmk.lockdown import (
+from cmk.plans.change import ChangePlan
+from cmk.plans.lockdown import (
     ENABLE_ACTION,
     RESTORE_ACTIONS,
     Grant,
@@ -20,20 +22,17 @@ from cmk.lockdown import (
     restore_targets,
     verified_online,
 )
-from cmk.models import PolicyInfo
-from cmk.plan import ChangePlan
-from cmk.validation import Parameters
-from flows.endings import end_unapproved, stop_before_change
-from flows.gates import approve_once
+from cmk.preflight.parameters import Parameters
 from flows.lock import RESTORED, REVOKED
-from flows.lock_text import unhealthy_markdown, unlock_plan_markdown, unlock_summary_markdown
-from flows.summaries import counts_line
+from flows.parts.approval import approve_once
+from flows.parts.endings import end_unapproved, stop_before_change
+from flows.parts.lock_text import unhealthy_markdown, unlock_plan_markdown, unlock_summary_markdown
+from flows.parts.summaries import counts_line
+from tasks.access import read_grants_in_place, restore_grant
 from tasks.context import Change, Services, open_change
-from tasks.environments import read_environments
-from tasks.lock_reports import publish_outcome
-from tasks.lockdown import read_grants_in_place, read_policy, restore_grant, wait_policy_health
-from tasks.reenable import reenable_environment
-from tasks.reports import publish_journal, publish_summary
+from tasks.environments import read_environments, reenable_environment
+from tasks.policies import read_policy, wait_policy_health
+from tasks.reports import publish_journal, publish_outcome, publish_summary
 
 FLOW = "unlock"
 MAX_CONCURRENCY = 16

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from blocks.connections import AzureAdminConnection, PowerPlatformAdminConnection
-from cmk.arm import ArmService
-from cmk.checkpoints import CheckpointStore
-from cmk.journal import Journal
-from cmk.keyvault import KeyVaultService
-from cmk.powerplatform import PowerPlatformService
+from cmk.clients.arm import ArmService
+from cmk.clients.keyvault import KeyVaultService
+from cmk.clients.powerplatform import PowerPlatformService
+from cmk.state.checkpoints import CheckpointStore
+from cmk.state.journal import Journal
 
 
 def state_dir() -> Path:

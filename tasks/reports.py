@@ -1,4 +1,4 @@
-"""Publish reports: Prefect artifacts (progress, table, markdown) and the CSV under the reports directory."""
+"""Publish reports: Prefect artifacts (progress, tables, markdown) and the CSV under the reports directory."""
 
 from __future__ import annotations
 
@@ -6,16 +6,114 @@ from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
+import pandas as pd
+from prefect import task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.cache_policies import NO_CACHE
 
-from cmk.reports import environment_table, write_csv
-from cmk.rows import EnvironmentRow
+from cmk.domain.rows import EnvironmentRow
+from cmk.domain.tables import environment_table, write_csv
+from cmk.inventory.report import InventoryReport, risks_frame, rows_frame, summary_markdown
+from cmk.plans.lockdown import LockRow
 from tasks.context import Change, reports_dir
+
+INVENTORY = "inventory"  # the file prefix of the inventory's reports
+
+
+@task(name="publish-inventory", cache_policy=NO_CACHE)
+def publish_inventory(report: InventoryReport) -> list[Path]:
+    """Keyed table and markdown artifacts (history accumulates per key) and two CSV files."""
+    stamp = report.taken_at.strftime("%Y%m%dT%H%M%SZ")
+    rows, risks = rows_frame(report.rows), risks_frame(report.risks)
+    paths = [
+        write_csv(rows, reports_dir(), f"{INVENTORY}-{stamp}-environments"),
+        write_csv(risks, reports_dir(), f"{INVENTORY}-{stamp}-risks"),
+    ]
+    counts = report.counts()
+    create_table_artifact(
+        rows.to_dict(orient="records"),
+        key="inventory-environments",
+        description=f"CMK inventory {stamp}: one row per environment.",
+    )
+    create_table_artifact(
+        risks.to_dict(orient="records"),
+        key="inventory-risks",
+        description=f"CMK inventory {stamp}: {counts['high']} high, {counts['medium']} medium, "
+        f"{counts['low']} low risk(s).",
+    )
+    markdown = summary_markdown(report, [str(p) for p in paths])
+    create_markdown_artifact(markdown, key="inventory-summary", description=f"CMK inventory {stamp}")
+    (reports_dir() / f"{INVENTORY}-{stamp}-summary.md").write_text(markdown)
+    return paths
+
+
+BLAST_COLUMNS = [
+    "environment_id",
+    "name",
+    "geo",
+    "sku",
+    "policy",
+    "runtime_before",
+    "link_status",
+    "deleted_after_days",
+    "deletion_deadline",
+    "deadline_documented",
+]
+
+
+OUTCOME_COLUMNS = [
+    "environment_id",
+    "name",
+    "geo",
+    "sku",
+    "policy",
+    "runtime_before",
+    "runtime_after",
+    "deletion_deadline",
+    "status",
+    "operation_id",
+    "duration_seconds",
+    "error",
+]
+
+
+def _frame(rows: Sequence[LockRow], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame([r.to_dict() for r in rows], columns=columns)
+    return frame.astype(object).where(frame.notna(), "")
+
+
+def publish_table(
+    change: Change, name: str, rows: Sequence[LockRow], columns: list[str], description: str
+) -> Path:
+    """A keyed table artifact `<flow>-<name>` and its CSV; returns the CSV path."""
+    frame = _frame(rows, columns)
+    create_table_artifact(
+        frame.to_dict(orient="records"),
+        key=artifact_key(change.flow, name),
+        description=f"**{change.flow}** change `{change.change_id}`: {description}",
+    )
+    return write_csv(frame, reports_dir(), f"{change.flow}-{change.change_id}-{name}")
+
+
+def publish_blast_radius(change: Change, rows: Sequence[LockRow]) -> Path:
+    """Every environment that goes offline, with its SKU and deletion deadline."""
+    return publish_table(
+        change,
+        "blast-radius",
+        rows,
+        BLAST_COLUMNS,
+        "every environment that goes offline when the policy loses key access, and when it would be deleted.",
+    )
+
+
+def publish_outcome(change: Change, rows: Sequence[LockRow]) -> Path:
+    """One row per environment: runtime before and after, and what happened."""
+    return publish_table(change, "environments", rows, OUTCOME_COLUMNS, "one row per environment.")
 
 
 def artifact_key(*parts: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cmk.models import EnvironmentInfo, PolicyInfo
+from cmk.domain.models import EnvironmentInfo, PolicyInfo
+from cmk.domain.resource_ids import same_id
 from cmk.preflight.findings import Finding
-from cmk.resource_ids import same_id
 
 DISALLOWED_SKUS = frozenset({"trial", "teams"})
 # Geo names the service treats as one (PPEP Enable-SubnetInjection compatibility pairs).

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cmk.models import PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.domain.models import PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.domain.resource_ids import scope_covers
+from cmk.domain.roles import KEY_WRAP_ROLES
 from cmk.preflight.findings import Finding
-from cmk.resource_ids import scope_covers
-from cmk.roles import KEY_WRAP_ROLES
 
 REQUIRED_KEY_PERMISSIONS = ("get", "wrapKey", "unwrapKey")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cmk.models import KeyInfo
+from cmk.domain.models import KeyInfo
 from cmk.preflight.findings import Finding
 
 SUPPORTED_KTY = frozenset({"RSA", "RSA-HSM"})

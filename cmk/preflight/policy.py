@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cmk.models import PolicyInfo, VaultInfo
+from cmk.domain.models import PolicyInfo, VaultInfo
+from cmk.domain.resource_ids import same_id
 from cmk.preflight.findings import Finding
-from cmk.resource_ids import same_id
 
 
 def check_policy(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cmk.models import RoleAssignmentInfo
+from cmk.domain.models import RoleAssignmentInfo
+from cmk.domain.resource_ids import scope_covers
+from cmk.domain.roles import READ_ROLES
 from cmk.preflight.findings import Finding
-from cmk.resource_ids import scope_covers
-from cmk.roles import READ_ROLES
 
 
 def check_reader_grant(

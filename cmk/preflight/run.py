@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from cmk.domain.models import EnvironmentInfo, KeyInfo, PolicyInfo, VaultInfo
 from cmk.errors import CmkError, NotFoundError
-from cmk.models import EnvironmentInfo, KeyInfo, PolicyInfo, VaultInfo
 from cmk.preflight.environment import check_environment
 from cmk.preflight.findings import Finding, blocking, findings_to_json, render_findings_table
 from cmk.preflight.identity import check_identity_permissions
@@ -18,9 +18,9 @@ from cmk.preflight.reader import check_reader_grant
 from cmk.preflight.vault import check_vault
 
 if TYPE_CHECKING:
-    from cmk.arm import ArmService
-    from cmk.keyvault import KeyVaultService
-    from cmk.powerplatform import PowerPlatformService
+    from cmk.clients.arm import ArmService
+    from cmk.clients.keyvault import KeyVaultService
+    from cmk.clients.powerplatform import PowerPlatformService
 
 BULK_THRESHOLD = 3  # above this many environments, one list call beats one GET each
 

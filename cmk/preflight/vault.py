@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cmk.models import VaultInfo
+from cmk.domain.models import VaultInfo
 from cmk.preflight.findings import Finding
 
 

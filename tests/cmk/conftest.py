@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from cmk.arm import ArmService
-from cmk.journal import Journal
-from cmk.keyvault import KeyVaultService
-from cmk.models import PolicyInfo, VaultInfo
-from cmk.powerplatform import PowerPlatformService
-from cmk.resource_ids import vault_id
-from cmk.roles import READER
-from cmk.settings import AzureSettings, PowerPlatformSettings, settings_from_simulator
+from cmk.clients.arm import ArmService
+from cmk.clients.keyvault import KeyVaultService
+from cmk.clients.powerplatform import PowerPlatformService
+from cmk.clients.settings import AzureSettings, PowerPlatformSettings, settings_from_simulator
+from cmk.domain.models import PolicyInfo, VaultInfo
+from cmk.domain.resource_ids import vault_id
+from cmk.domain.roles import READER
+from cmk.state.journal import Journal
 from simulator.testing import RunningSimulator
 
 # Fast lifecycles so end-to-end tests take seconds, not minutes.

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from cmk.models import (
+from cmk.domain.models import (
     AccessPolicyInfo,
     CmkLink,
     EnvironmentInfo,

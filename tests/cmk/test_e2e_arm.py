@@ -8,9 +8,9 @@ import pytest
 from azure.core.rest import HttpRequest
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
+from cmk.domain.resource_ids import policy_id
+from cmk.domain.roles import READER, role_definition_id
 from cmk.errors import NotFoundError, OperationTimeoutError
-from cmk.resource_ids import policy_id
-from cmk.roles import READER, role_definition_id
 from tests.cmk.conftest import Services, onboard
 
 

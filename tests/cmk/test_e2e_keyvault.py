@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cmk.clients.keyvault import KeyVaultService
+from cmk.domain.resource_ids import vault_id
 from cmk.errors import NotFoundError, PreconditionFailedError
-from cmk.keyvault import KeyVaultService
-from cmk.resource_ids import vault_id
 from tests.cmk.conftest import Services
 
 

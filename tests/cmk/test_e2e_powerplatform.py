@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from cmk.clients.powerplatform import PowerPlatformService
+from cmk.clients.retry import RetryPolicy
+from cmk.domain.models import OperationHandle
 from cmk.errors import BusyError, NotFoundError, OperationFailedError, OperationTimeoutError, ThrottledError
-from cmk.models import OperationHandle
-from cmk.powerplatform import PowerPlatformService
 from cmk.preflight import run_preflight
-from cmk.retry import RetryPolicy
 from tests.cmk.conftest import FINANCE, HR, LEGACY_BYOK, MARKETING, Services, onboard
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from azure.core.rest import HttpRequest
 
+from cmk.domain.resource_ids import policy_id, vault_id
+from cmk.domain.roles import CRYPTO_SERVICE_ENCRYPTION_USER
 from cmk.preflight import run_preflight
-from cmk.resource_ids import policy_id, vault_id
-from cmk.roles import CRYPTO_SERVICE_ENCRYPTION_USER
 from tests.cmk.conftest import FINANCE, LEGACY_BYOK, MARKETING, TRIAL, US_OPERATIONS, Services, onboard
 
 

@@ -7,9 +7,9 @@ import logging
 import pytest
 from pydantic import SecretStr
 
+from cmk.clients.keyvault import KeyVaultService
+from cmk.clients.powerplatform import PowerPlatformService
 from cmk.errors import AuthenticationError, NotFoundError
-from cmk.keyvault import KeyVaultService
-from cmk.powerplatform import PowerPlatformService
 from tests.cmk.conftest import Services, onboard
 
 

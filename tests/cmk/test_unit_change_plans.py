@@ -6,7 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from cmk.lockdown import (
+from cmk.domain.models import AccessPolicyInfo
+from cmk.domain.roles import CRYPTO_SERVICE_ENCRYPTION_USER
+from cmk.domain.rows import EnvironmentRow
+from cmk.plans.change import OutsidePlanError
+from cmk.plans.lockdown import (
     Grant,
     LockRow,
     grant_present,
@@ -15,15 +19,11 @@ from cmk.lockdown import (
     plan_revocation,
     plan_unlock,
 )
-from cmk.migration import plan_moves, planned_environments
-from cmk.models import AccessPolicyInfo
-from cmk.plan import OutsidePlanError
-from cmk.policy_retirements import PolicyRetirement
+from cmk.plans.migration import plan_moves, planned_environments
+from cmk.plans.retirement import RetirementFacts, assess, plan_retirement
 from cmk.preflight import Finding
-from cmk.retirement_checks import RetirementFacts, assess, plan_retirement
-from cmk.retirements import Retirement
-from cmk.roles import CRYPTO_SERVICE_ENCRYPTION_USER
-from cmk.rows import EnvironmentRow
+from cmk.state.key_retirements import Retirement
+from cmk.state.policy_retirements import PolicyRetirement
 from tests.cmk.factories import NOW, POLICY_ID, PRINCIPAL, VAULT_ID, assignment, env, key, link, policy, vault
 
 OTHER = "99999999-2222-4333-8444-555555555555"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cmk.access_drift import expected_grants, find_drift
-from cmk.inventory import TenantSnapshot, assess, is_locked
-from cmk.models import AccessPolicyInfo, CmkLink, EnvironmentInfo, VaultInfo
-from cmk.retirements import Retirement, RetirementRegister
+from cmk.domain.models import AccessPolicyInfo, CmkLink, EnvironmentInfo, VaultInfo
+from cmk.inventory.drift import expected_grants, find_drift
+from cmk.inventory.report import assess
+from cmk.inventory.snapshot import TenantSnapshot, is_locked
+from cmk.state.key_retirements import Retirement, RetirementRegister
 
 VAULT = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

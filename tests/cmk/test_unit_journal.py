@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from cmk.journal import REDACTED, Journal
+from cmk.state.journal import REDACTED, Journal
 
 
 def test_record_and_filter(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cmk.lockdown import Grant, deletion_days, plan_revocation
-from cmk.models import AccessPolicyInfo, PolicyInfo, VaultInfo
+from cmk.domain.models import AccessPolicyInfo, PolicyInfo, VaultInfo
+from cmk.plans.lockdown import Grant, deletion_days, plan_revocation
 
 VAULT_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
 POLICY = PolicyInfo(

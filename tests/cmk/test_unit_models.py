@@ -8,7 +8,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from cmk.arm import encryption_policy_template, policy_info
+from cmk.clients.arm import encryption_policy_template, policy_info
+from cmk.clients.powerplatform import environment_info, operation_status
+from cmk.domain.models import OperationHandle, parse_policy_id, parse_vault_id
+from cmk.domain.resource_ids import same_id, scope_covers
+from cmk.domain.roles import READER, role_guid
 from cmk.errors import (
     BusyError,
     CmkError,
@@ -21,10 +25,6 @@ from cmk.errors import (
     parse_error_body,
     parse_retry_after,
 )
-from cmk.models import OperationHandle, parse_policy_id, parse_vault_id
-from cmk.powerplatform import environment_info, operation_status
-from cmk.resource_ids import same_id, scope_covers
-from cmk.roles import READER, role_guid
 from tests.cmk import factories as f
 
 
@@ -196,7 +196,7 @@ def test_cmk_error_carries_context() -> None:
 
 
 def test_which_environments_use_a_policy() -> None:
-    from cmk.models import environments_using
+    from cmk.domain.models import environments_using
 
     sid = f.policy().system_id
     linked = f.env(id="e1", cmk=f.link("Linked"))

@@ -1,4 +1,4 @@
-"""The move engine (cmk.moves.EnvironmentMover) on a fake Power Platform service and a fake clock: no HTTP."""
+"""The move engine (cmk.moves.engine.EnvironmentMover) on a fake Power Platform service and a fake clock: no HTTP."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from cmk.checkpoints import CheckpointStore
+from cmk.domain.models import CmkLink, EnvironmentInfo, OperationHandle, OperationStatus, PolicyInfo
+from cmk.domain.rows import EnvironmentRow
 from cmk.errors import BusyError, InvalidRequestError
-from cmk.models import CmkLink, EnvironmentInfo, OperationHandle, OperationStatus, PolicyInfo
-from cmk.moves import LINK_ATTEMPTS, EnvironmentMover, FailureBudget, must_finish
-from cmk.rows import EnvironmentRow
+from cmk.moves.budget import FailureBudget
+from cmk.moves.engine import LINK_ATTEMPTS, EnvironmentMover
+from cmk.moves.facts import must_finish
+from cmk.state.checkpoints import CheckpointStore
 from tests.cmk import factories
 
 OLD = factories.policy()

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from cmk.onboarding_plan import (
+from cmk.domain.roles import CRYPTO_SERVICE_ENCRYPTION_USER, READER
+from cmk.plans.onboarding import (
     CREATE_KEY,
     DEPLOY_POLICY,
     GRANT_KEY_ACCESS,
@@ -22,8 +23,7 @@ from cmk.onboarding_plan import (
     plan_to_dict,
     planned_links,
 )
-from cmk.roles import CRYPTO_SERVICE_ENCRYPTION_USER, READER
-from cmk.validation import InvalidParameterError
+from cmk.preflight.parameters import InvalidParameterError
 from tests.cmk import factories as f
 
 E1 = "00000000-0000-0000-0000-0000000e0001"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cmk.plan import ChangePlan, OutsidePlanError, PlannedWrite, environment_writes
+from cmk.domain.rows import EnvironmentRow
+from cmk.plans.change import ChangePlan, OutsidePlanError, PlannedWrite, environment_writes
 from cmk.preflight import Finding
-from cmk.rows import EnvironmentRow
 
 
 def plan() -> ChangePlan:

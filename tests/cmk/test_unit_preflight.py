@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from cmk.models import AccessPolicyInfo
+from cmk.domain.models import AccessPolicyInfo
+from cmk.domain.roles import CRYPTO_SERVICE_ENCRYPTION_USER, READER
 from cmk.preflight import (
     Finding,
     check_environment,
@@ -21,7 +22,6 @@ from cmk.preflight import (
     render_findings_table,
     same_geo,
 )
-from cmk.roles import CRYPTO_SERVICE_ENCRYPTION_USER, READER
 from tests.cmk import factories as f
 
 
@@ -237,7 +237,7 @@ def test_findings_are_frozen() -> None:
 
 
 def test_find_requested_returns_known_environments_and_a_finding_per_unknown_id() -> None:
-    from cmk.models import EnvironmentInfo
+    from cmk.domain.models import EnvironmentInfo
     from cmk.preflight import find_requested
 
     env = EnvironmentInfo(

@@ -9,6 +9,10 @@ import httpx
 import pytest
 from azure.core.credentials import AccessToken
 
+from cmk.clients.powerplatform import PowerPlatformService
+from cmk.clients.retry import RetryPolicy
+from cmk.clients.settings import PowerPlatformSettings
+from cmk.domain.models import OperationHandle
 from cmk.errors import (
     BusyError,
     ConnectionFailedError,
@@ -16,10 +20,6 @@ from cmk.errors import (
     OperationTimeoutError,
     ServiceError,
 )
-from cmk.models import OperationHandle
-from cmk.powerplatform import PowerPlatformService
-from cmk.retry import RetryPolicy
-from cmk.settings import PowerPlatformSettings
 
 BAP = "https://bap.example"
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from cmk.models import CmkLink
-from cmk.rotation_plan import (
+from cmk.domain.models import CmkLink
+from cmk.domain.rows import EnvironmentRow
+from cmk.plans.rotation import (
     CREATE_KEY,
     CREATE_KEY_VERSION,
     DEPLOY_POLICY,
@@ -31,7 +32,6 @@ from cmk.rotation_plan import (
     plan_policy_swap,
     policy_problems,
 )
-from cmk.rows import EnvironmentRow
 from tests.cmk import factories as f
 
 OTHER_VAULT_ID = f.VAULT_ID.replace("kv-cmk-demo", "kv-cmk-new")

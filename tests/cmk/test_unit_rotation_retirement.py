@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cmk import grace
-from cmk.models import CmkLink, EnvironmentInfo
-from cmk.policy_retirements import PolicyRetirement, PolicyRetirementRegister
-from cmk.retirement_checks import key_version_blockers, policy_blockers
+from cmk.domain import grace
+from cmk.domain.models import CmkLink, EnvironmentInfo
+from cmk.plans.retirement import key_version_blockers, policy_blockers
+from cmk.state.policy_retirements import PolicyRetirement, PolicyRetirementRegister
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cmk.reports import environment_table
-from cmk.rows import COLUMNS, EnvironmentRow
+from cmk.domain.rows import COLUMNS, EnvironmentRow
+from cmk.domain.tables import environment_table
 
 
 def test_rows_from_mappings_keep_report_columns_and_drop_none() -> None:

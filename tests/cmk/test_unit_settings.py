@@ -8,9 +8,9 @@ import os
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from cmk.credentials import build_credential, scope_for
+from cmk.clients.credentials import build_credential, scope_for
+from cmk.clients.settings import AzureSettings, PowerPlatformSettings, settings_from_simulator
 from cmk.errors import ConfigurationError
-from cmk.settings import AzureSettings, PowerPlatformSettings, settings_from_simulator
 
 SECRET = "s3cr3t-Value-that-must-not-leak"
 ENDPOINTS = {

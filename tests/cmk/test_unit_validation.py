@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cmk.validation import GEOS, InvalidParameterError, Parameters
+from cmk.preflight.parameters import GEOS, InvalidParameterError, Parameters
 
 SUB = "11111111-2222-3333-4444-555555555555"
 VAULT = f"/subscriptions/{SUB}/resourceGroups/rg-cmk/providers/Microsoft.KeyVault/vaults/kv-cmk-demo"

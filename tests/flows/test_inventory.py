@@ -17,9 +17,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from blocks import DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from blocks.connections import AzureAdminConnection, PowerPlatformAdminConnection
 from cmk.errors import OperationFailedError
-from cmk.journal import Journal
-from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
-from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
+from cmk.state.journal import Journal
+from cmk.state.key_retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
+from cmk.state.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
 from flows.inventory import inventory
 from simulator.scenarios.demo import KEYVAULT_ADMIN, POWERPLATFORM_ADMIN, SUBSCRIPTION_ID, TENANT_ID
 from simulator.testing import RunningSimulator, running_simulator

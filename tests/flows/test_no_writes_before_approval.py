@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from cmk import grace
-from cmk.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
-from cmk.retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
+from cmk.domain import grace
+from cmk.state.key_retirements import RETIREMENTS_FILE, Retirement, RetirementRegister
+from cmk.state.policy_retirements import POLICY_RETIREMENTS_FILE, PolicyRetirement, PolicyRetirementRegister
 from flows.lock import lock
 from flows.migrate_byok import migrate_byok
 from flows.retire import retire

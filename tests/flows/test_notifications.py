@@ -12,14 +12,15 @@ import pytest
 from prefect import flow
 
 from blocks.approval import ApprovalSettings
-from cmk.journal import Journal
+from cmk.state.journal import Journal
 from deployments.notifications import (
     AUTOMATION_NAME,
     delete_pause_automation,
     ensure_pause_automation,
     save_webhook_block,
 )
-from flows.approval import answer_approval, find_paused_run, request_approval
+from flows.approval import answer_approval, find_paused_run
+from flows.parts.approval import request_approval
 from tests.flows.webhook import WebhookRecorder
 
 

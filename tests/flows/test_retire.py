@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cmk import grace
+from cmk.domain import grace
 from flows.retire import retire
 from flows.rotate import rotate
 from simulator.scenarios.demo import EUROPE_ELIGIBLE

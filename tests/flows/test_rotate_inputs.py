@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cmk.validation import InvalidParameterError
+from cmk.preflight.parameters import InvalidParameterError
 from flows.rotate import default_name, rotate, validate_inputs
 from simulator.testing import RunningSimulator
 from tests.flows import rotation_support

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cmk.moves import LINK_ATTEMPTS
+from cmk.moves.engine import LINK_ATTEMPTS
 from flows.rotate import rotate
 from simulator.scenarios.demo import EUROPE_ELIGIBLE
 from simulator.testing import RunningSimulator

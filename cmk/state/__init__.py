@@ -1,0 +1,1 @@
+"""What makes re-runs safe: per-change checkpoints, the audit journal, the retirement registers."""

@@ -1,0 +1,120 @@
+"""Report and approval text of the lock and unlock flows."""
+
+from typing import Any
+
+from cmk.plans.change import ChangePlan
+from cmk.plans.lockdown import Grant, LockRow
+from flows.parts.summaries import approvals_section, counts_line, findings_section
+
+
+def blast_markdown(policy_name: str, blast: list[LockRow]) -> str:
+    """The blast radius as a markdown table."""
+    if not blast:
+        return f"No environment is linked to `{policy_name}`: locking it takes nothing offline."
+    lines = [
+        "| Environment | Id | SKU | Geo | Policy | Runtime now | Deleted if not restored by |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in blast:
+        note = "" if row.deadline_documented else " (SKU not documented: shorter deadline assumed)"
+        lines.append(
+            f"| {row.name} | `{row.environment_id}` | {row.sku} | {row.geo} | {row.policy} | {row.runtime_before} | "
+            f"{row.deletion_deadline} ({row.deleted_after_days} days){note} |"
+        )
+    return "\n".join(lines)
+
+
+def lock_plan_markdown(plan: ChangePlan, policy_name: str, method: str) -> str:
+    """What this lock takes offline and what it revokes."""
+    return (
+        f"**Change** `{plan.change_id}` requested by **{plan.requested_by}**\n\n{plan.notes_markdown()}\n"
+        f"### Blast radius: environments that go offline\n{blast_markdown(policy_name, plan.rows)}\n\n"
+        "Locked environments cannot be restored from backup. Sandboxes not restored within 7 days and production "
+        "environments not restored within 30 days are deleted by the service.\n\n"
+        f"### Writes: key access to revoke (method `{method}`)\n{plan.writes_markdown()}\n\n"
+        + (f"### Preflight\n{findings_section(plan.findings)}\n\n" if plan.findings else "")
+        + "The key, the vault and the enterprise policy are never deleted. Undo with the **unlock** flow and "
+        f"`lock_change_id` = `{plan.change_id}`.\n"
+    )
+
+
+def lock_approval_markdown(policy_name: str, count: int, plan_md: str) -> str:
+    """The lock approval form's description."""
+    return (
+        f"## Approve taking {count} environment(s) OFFLINE by locking policy `{policy_name}`\n\n{plan_md}\n"
+        f"Two different approvers, neither the requester, must approve. Type **{policy_name}** exactly into "
+        "typed_confirmation to approve, or reject with a comment."
+    )
+
+
+def lock_summary_markdown(
+    change_id: str,
+    policy_name: str,
+    health: str,
+    rows: list[LockRow],
+    problems: list[str],
+    outcome: Any,
+    plan_md: str,
+    csv_path: Any,
+) -> str:
+    """The lock's final report."""
+    offline = sum(1 for r in rows if r.status == "offline")
+    verdict = (
+        "Verified: the policy is Unhealthy and every environment in the blast radius is offline."
+        if not problems
+        else "**Verification failed**:\n" + "\n".join(f"- {p}" for p in problems)
+    )
+    return (
+        f"# Lock {change_id}: policy `{policy_name}`\n\n- Policy health: {health}\n"
+        f"- Environments offline: {offline} of {len(rows)}\n- CSV: `{csv_path}`\n\n{verdict}\n\n"
+        f"## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n\n{plan_md}\n"
+        "## To undo\nRun **unlock** with `lock_change_id` = "
+        f"`{change_id}` before the deletion deadlines above.\n"
+    )
+
+
+def unlock_plan_markdown(plan: ChangePlan, policy_name: str, source: str) -> str:
+    """What this unlock restores and re-enables, for the approver and the dry-run report."""
+    return (
+        f"**Change** `{plan.change_id}` requested by **{plan.requested_by}**\n\n{plan.notes_markdown()}\n"
+        f"- Policy: `{policy_name}`\n- Access to restore comes from {source}.\n"
+        "- Order: restore the key access, wait until the policy reports Healthy, then re-enable each "
+        "environment still offline and verify it.\n\n"
+        f"### Writes\n{plan.writes_markdown()}\n\n### Preflight\n{findings_section(plan.findings)}\n"
+    )
+
+
+def unhealthy_markdown(change_id: str, policy_name: str, grants: list[Grant], error: str) -> str:
+    """The report when access was restored but the policy did not turn Healthy."""
+    restored = "\n".join(f"- {g.describe()}" for g in grants)
+    return (
+        f"# Unlock {change_id}: policy `{policy_name}` is not Healthy\n\nRestored:\n{restored}\n\n{error}\n\n"
+        "No environment was re-enabled. Check the key (enabled, not expired) and the vault's network rules, then "
+        "run unlock again with the same change id.\n"
+    )
+
+
+def unlock_summary_markdown(
+    change_id: str,
+    source: str,
+    policy_name: str,
+    grants: list[Grant],
+    rows: list[LockRow],
+    outcome: Any,
+    csv_path: Any,
+) -> str:
+    """The unlock's final report."""
+    restored = "\n".join(f"- {g.describe()}" for g in grants)
+    failed = [r for r in rows if r.status == "failed"]
+    return (
+        f"# Unlock {change_id}: policy `{policy_name}`\n\n- Access restored from {source}:\n{restored}\n"
+        f"- Policy health: Healthy\n- Environments: {counts_line(rows)}\n- CSV: `{csv_path}`\n\n"
+        + (
+            "Verified: every environment is Enabled and still linked to the policy.\n"
+            if not failed
+            else "**Not back online**:\n"
+            + "\n".join(f"- `{r.environment_id}`: {r.error}" for r in failed)
+            + f"\n\nFix the cause and run unlock again with change id `{change_id}`.\n"
+        )
+        + f"\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n"
+    )

@@ -1,0 +1,54 @@
+"""Key tasks: read a key or its versions, create it or a new version, disable an old version."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cmk.domain.models import (
+    KeyInfo,
+)
+from cmk.errors import NotFoundError
+from tasks.context import Services
+from tasks.retry import TRANSIENT_RETRY
+
+
+@task(name="ensure-key", **TRANSIENT_RETRY)
+def ensure_key(services: Services, vault_uri: str, key_name: str, key_type: str, key_size: int) -> KeyInfo:
+    """Create the key, or adopt an existing one of the right type and size."""
+    key, created = services.keyvault.ensure_key(vault_uri, key_name, kty=key_type, size=key_size)
+    get_run_logger().info(
+        "Key %s %s (version %s).", key_name, "created" if created else "adopted", key.version
+    )
+    return key
+
+
+@task(name="disable-key-version", cache_policy=NO_CACHE)
+def disable_key_version(services: Services, vault_uri: str, key_name: str, version: str) -> KeyInfo:
+    """Disable one old key version (it stays in the vault and can be enabled again)."""
+    key = services.keyvault.set_key_version_enabled(vault_uri, key_name, version, False)
+    get_run_logger().info("Disabled key %s version %s.", key_name, version)
+    return key
+
+
+@task(name="read-key", **TRANSIENT_RETRY)
+def read_key(services: Services, vault_uri: str, key_name: str, version: str | None = None) -> KeyInfo | None:
+    """A key version (the latest when version is None), or None when the key does not exist."""
+    try:
+        return services.keyvault.get_key(vault_uri, key_name, version)
+    except NotFoundError:
+        return None
+
+
+@task(name="list-key-versions", **TRANSIENT_RETRY)
+def list_key_versions(services: Services, vault_uri: str, key_name: str) -> list[KeyInfo]:
+    """Every version of the key, oldest first."""
+    return services.keyvault.list_key_versions(vault_uri, key_name)
+
+
+@task(name="create-key-version", cache_policy=NO_CACHE)
+def create_key_version(services: Services, vault_uri: str, key_name: str) -> KeyInfo:
+    """A new version of the key (same type and size); the previous version stays enabled."""
+    key = services.keyvault.create_key_version(vault_uri, key_name)
+    get_run_logger().info("Key %s has a new version %s.", key_name, key.version)
+    return key
