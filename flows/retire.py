@@ -14,6 +14,7 @@ from prefect.states import Failed
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk.domain import grace
+from cmk.domain.tables import markdown_table
 from cmk.plans.change import ChangePlan, PlannedWrite
 from cmk.plans.lockdown import access_policy_target
 from cmk.plans.retirement import (
@@ -155,14 +156,19 @@ def check_parameters(change_id: str, requested_by: str, rotation_change_id: str)
     return change_id, requested_by, rotation
 
 
+ITEM_HEADINGS = {
+    "item": "Item",
+    "kind": "Kind",
+    "retire_after": "Retire after",
+    "status": "Status",
+    "reasons": "Why",
+}
+
+
 def items_table(items: list[dict[str, Any]]) -> str:
     """The items as a markdown table."""
-    lines = ["| Item | Kind | Retire after | Status | Why |", "|---|---|---|---|---|"]
-    for i in items:
-        lines.append(
-            f"| {i['item']} | {i['kind']} | {i['retire_after']} | {i['status']} | {i['reasons'] or '—'} |"
-        )
-    return "\n".join(lines)
+    records = [{**i, "reasons": i["reasons"] or "—"} for i in items]
+    return markdown_table(records, ITEM_HEADINGS)
 
 
 def plan_markdown(plan: ChangePlan, header: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import humanize
+
 # Microsoft: keep the previous key version enabled at least 28 days after a rotation, and the old key, its
 # vault access and the old policy at least 30 days after environments moved to a new policy.
 KEY_VERSION_GRACE_DAYS = 28
@@ -30,8 +32,5 @@ def grace_left(retire_after_at: datetime, now: datetime) -> timedelta:
 
 
 def describe_left(left: timedelta) -> str:
-    """'12 days 3 hours' style text for a remaining grace period."""
-    seconds = max(0, int(left.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours = rest // 3600
-    return f"{days} day(s) {hours} hour(s)"
+    """'12 days and 3 hours' style text for a remaining grace period (minutes at the finest)."""
+    return humanize.precisedelta(max(left, timedelta(0)), minimum_unit="minutes", format="%0.0f")

@@ -1,4 +1,4 @@
-"""Report tables built with pandas: one row per environment, written as CSV under the reports directory."""
+"""Report tables built with pandas: one row per environment as CSV under the reports directory, and markdown."""
 
 from __future__ import annotations
 
@@ -42,3 +42,17 @@ def status_counts(rows: Sequence[HasStatus]) -> dict[str, int]:
         status = row.status or "unknown"
         counts[status] = counts.get(status, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def _cell(value: Any) -> str:
+    """A markdown cell: pipes escaped, one line."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(records: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> str:
+    """A GitHub markdown table of records; `columns` maps each record key to its heading, in order."""
+    frame = pd.DataFrame(
+        [{h: _cell(r.get(k, "")) for k, h in columns.items()} for r in records],
+        columns=list(columns.values()),
+    )
+    return frame.to_markdown(index=False, tablefmt="github")

@@ -13,6 +13,7 @@ from cmk.domain.models import (
     EnvironmentInfo,
     PolicyInfo,
 )
+from cmk.domain.tables import markdown_table
 from cmk.inventory.risks import (
     SEVERITY_ORDER,
     Risk,
@@ -49,6 +50,9 @@ ROW_COLUMNS = [
 ]
 
 RISK_COLUMNS = ["severity", "code", "target", "message", "remediation", "environments"]
+RISK_HEADINGS = dict(
+    zip(RISK_COLUMNS, ["severity", "code", "target", "finding", "what to do", "environments"], strict=True)
+)
 
 
 @dataclass
@@ -173,10 +177,6 @@ def risks_frame(risks: Sequence[Risk]) -> pd.DataFrame:
     return pd.DataFrame([r.to_row() for r in risks], columns=RISK_COLUMNS)
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def summary_markdown(report: InventoryReport, csv_paths: Sequence[str] = ()) -> str:
     """The inventory summary: counts, risks with remediation, and where the CSV files are."""
     counts = report.counts()
@@ -196,13 +196,6 @@ def summary_markdown(report: InventoryReport, csv_paths: Sequence[str] = ()) -> 
     if not report.risks:
         lines.append("No risk found.")
     else:
-        lines += [
-            "| severity | code | target | finding | what to do | environments |",
-            "|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {r.severity} | `{r.code}` | {_cell(r.target)} | {_cell(r.message)} | {_cell(r.remediation)} "
-            f"| {len(r.environments)} |"
-            for r in report.risks
-        ]
+        records = [{**r.to_row(), "code": f"`{r.code}`"} for r in report.risks]
+        lines.append(markdown_table(records, RISK_HEADINGS))
     return "\n".join(lines) + "\n"

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from cmk.domain.tables import markdown_table
+
 Severity = Literal["blocking", "warning", "info"]
 _ORDER = {"blocking": 0, "warning": 1, "info": 2}
 
@@ -36,8 +38,13 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: _ORDER[f.severity])
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+FINDING_COLUMNS = {
+    "severity": "severity",
+    "code": "code",
+    "target": "target",
+    "message": "finding",
+    "remediation": "what to do",
+}
 
 
 def render_findings_table(findings: Iterable[Finding]) -> str:
@@ -45,12 +52,8 @@ def render_findings_table(findings: Iterable[Finding]) -> str:
     rows = sort_findings(findings)
     if not rows:
         return "No findings: every preflight check passed."
-    lines = ["| severity | code | target | finding | what to do |", "|---|---|---|---|---|"]
-    lines += [
-        f"| {f.severity} | `{f.code}` | {_cell(f.target)} | {_cell(f.message)} | {_cell(f.remediation)} |"
-        for f in rows
-    ]
-    return "\n".join(lines)
+    records = [{**f.to_dict(), "code": f"`{f.code}`"} for f in rows]
+    return markdown_table(records, FINDING_COLUMNS)
 
 
 def findings_to_json(findings: Iterable[Finding]) -> str:

@@ -2,26 +2,36 @@
 
 from typing import Any
 
+from cmk.domain.tables import markdown_table
 from cmk.plans.change import ChangePlan
 from cmk.plans.lockdown import Grant, LockRow
 from flows.parts.summaries import approvals_section, counts_line, findings_section
+
+BLAST_HEADINGS = {
+    "name": "Environment",
+    "environment_id": "Id",
+    "sku": "SKU",
+    "geo": "Geo",
+    "policy": "Policy",
+    "runtime_before": "Runtime now",
+    "deadline": "Deleted if not restored by",
+}
 
 
 def blast_markdown(policy_name: str, blast: list[LockRow]) -> str:
     """The blast radius as a markdown table."""
     if not blast:
         return f"No environment is linked to `{policy_name}`: locking it takes nothing offline."
-    lines = [
-        "| Environment | Id | SKU | Geo | Policy | Runtime now | Deleted if not restored by |",
-        "|---|---|---|---|---|---|---|",
+    records = [
+        {
+            **row.to_dict(),
+            "environment_id": f"`{row.environment_id}`",
+            "deadline": f"{row.deletion_deadline} ({row.deleted_after_days} days)"
+            + ("" if row.deadline_documented else " (SKU not documented: shorter deadline assumed)"),
+        }
+        for row in blast
     ]
-    for row in blast:
-        note = "" if row.deadline_documented else " (SKU not documented: shorter deadline assumed)"
-        lines.append(
-            f"| {row.name} | `{row.environment_id}` | {row.sku} | {row.geo} | {row.policy} | {row.runtime_before} | "
-            f"{row.deletion_deadline} ({row.deleted_after_days} days){note} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(records, BLAST_HEADINGS)
 
 
 def lock_plan_markdown(plan: ChangePlan, policy_name: str, method: str) -> str:

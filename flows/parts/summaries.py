@@ -6,20 +6,33 @@ from collections.abc import Sequence
 from typing import Any
 
 from cmk.domain.rows import EnvironmentRow
-from cmk.domain.tables import HasStatus, status_counts
+from cmk.domain.tables import HasStatus, markdown_table, status_counts
 from cmk.preflight import Finding, render_findings_table
+
+ENVIRONMENT_HEADINGS = {
+    "name": "Environment",
+    "id": "Id",
+    "geo": "Geo",
+    "sku": "SKU",
+    "key": "Key managed by",
+}
 
 
 def environment_list(rows: Sequence[EnvironmentRow], limit: int = 50) -> str:
     """A markdown table of environments (name, id, geo, SKU, key managed by), cut at limit rows."""
-    lines = ["| Environment | Id | Geo | SKU | Key managed by |", "|---|---|---|---|---|"]
-    for row in list(rows)[:limit]:
-        lines.append(
-            f"| {row.name} | `{row.environment_id}` | {row.geo} | {row.sku} | {row.key_managed_by_before} |"
-        )
+    shown = [
+        {
+            "name": r.name,
+            "id": f"`{r.environment_id}`",
+            "geo": r.geo,
+            "sku": r.sku,
+            "key": r.key_managed_by_before,
+        }
+        for r in list(rows)[:limit]
+    ]
     if len(rows) > limit:
-        lines.append(f"| … and {len(rows) - limit} more | | | | |")
-    return "\n".join(lines)
+        shown.append({"name": f"… and {len(rows) - limit} more"})
+    return markdown_table(shown, ENVIRONMENT_HEADINGS)
 
 
 def findings_section(findings: Sequence[Finding]) -> str:
