@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simulator.arm import errors
 from simulator.arm.policies import (
@@ -30,9 +30,8 @@ from simulator.arm.vaults import (
 )
 from simulator.core.errors import SimError
 from simulator.core.identities import Identity
-
-if TYPE_CHECKING:
-    from simulator.core.world import World
+from simulator.core.ports import ArmPeers
+from simulator.core.tenant import Tenant
 
 PP_NAMESPACE = "Microsoft.PowerPlatform"
 KNOWN_FEATURES = {
@@ -209,8 +208,9 @@ class Deployment:
 class ArmState:
     """Resource groups, providers, features, vaults, role assignments, deployments, enterprise policies."""
 
-    def __init__(self, world: World) -> None:
-        self.world = world
+    def __init__(self, tenant: Tenant, peers: ArmPeers) -> None:
+        self.tenant = tenant
+        self.peers = peers
         self.resource_groups: dict[str, ResourceGroup] = {}
         self.providers: dict[str, Registration] = {}
         self.features: dict[str, Registration] = {}
@@ -224,11 +224,11 @@ class ArmState:
     @property
     def subscription_id(self) -> str:
         """The one subscription of the simulated tenant."""
-        return self.world.subscription_id
+        return self.tenant.subscription_id
 
     def now(self) -> float:
         """Simulated time."""
-        return self.world.now()
+        return self.tenant.now()
 
     # --- scenario ---------------------------------------------------------------------
     def load(self, scenario: dict[str, Any]) -> None:
@@ -263,7 +263,7 @@ class ArmState:
             self._load_policy(spec)
 
     def _scenario_principal(self, ref: str) -> str:
-        identity = self.world.resolve_principal(ref)
+        identity = self.tenant.resolve_principal(ref)
         if identity is None:
             raise ValueError(f"scenario: unknown principal {ref!r}")
         return identity.object_id
@@ -282,7 +282,7 @@ class ArmState:
             subscription_id=self.subscription_id,
             resource_group=spec.get("resource_group", "rg-cmk"),
             location=spec.get("location", "westeurope"),
-            tenant_id=self.world.tenant_id,
+            tenant_id=self.tenant.tenant_id,
             sku=spec.get("sku", "standard"),
             enable_soft_delete=spec.get("enable_soft_delete", True),
             soft_delete_retention_days=spec.get("soft_delete_retention_days", 90),
@@ -295,7 +295,7 @@ class ArmState:
         for entry in spec.get("access_policies") or []:
             vault.access_policies.append(
                 AccessPolicyEntry(
-                    tenant_id=self.world.tenant_id,
+                    tenant_id=self.tenant.tenant_id,
                     object_id=self._scenario_principal(entry["principal"]),
                     keys=list(entry.get("keys") or []),
                     secrets=list(entry.get("secrets") or []),
@@ -337,7 +337,7 @@ class ArmState:
         if grant == "access_policy" and vault is not None and policy.principal_id:
             vault.access_policies.append(
                 AccessPolicyEntry(
-                    self.world.tenant_id, policy.principal_id, keys=["get", "wrapKey", "unwrapKey"]
+                    self.tenant.tenant_id, policy.principal_id, keys=["get", "wrapKey", "unwrapKey"]
                 )
             )
         elif grant == "rbac" and vault is not None and policy.principal_id:
@@ -363,7 +363,7 @@ class ArmState:
     def snapshot(self) -> dict[str, Any]:
         """State as JSON."""
         now = self.now()
-        settings = self.world.settings
+        settings = self.tenant.settings
         return {
             "resource_groups": [rg.to_json(self.subscription_id) for rg in self.resource_groups.values()],
             "providers": {
@@ -512,7 +512,7 @@ class ArmState:
     def provider_state(self, namespace: str) -> str:
         """NotRegistered, Registering or Registered."""
         reg = self.provider(namespace)
-        return reg.state(self.now(), self.world.settings.provider_registration_seconds)
+        return reg.state(self.now(), self.tenant.settings.provider_registration_seconds)
 
     def register_provider(self, namespace: str) -> Registration:
         """Start registration (no-op when registered or registering)."""
@@ -563,12 +563,12 @@ class ArmState:
             "id": f"{self.subscription_scope()}/providers/Microsoft.Features/providers/{ns}/features/{name}",
             "name": reg.name,
             "type": "Microsoft.Features/providers/features",
-            "properties": {"state": reg.state(self.now(), self.world.settings.feature_registration_seconds)},
+            "properties": {"state": reg.state(self.now(), self.tenant.settings.feature_registration_seconds)},
         }
 
     # --- vaults -------------------------------------------------------------------------
     def _vault_uri(self, name: str) -> str:
-        uri = self.world.allocate_vault_uri(name)
+        uri = self.tenant.allocate_vault_uri(name)
         return uri if uri.endswith("/") else uri + "/"
 
     def get_vault(self, resource_group: str, name: str) -> Vault:
@@ -635,15 +635,15 @@ class ArmState:
                 location=str(location).replace(" ", "").lower(),
                 tenant_id="",
                 created_at=now,
-                ready_at=now + self.world.settings.vault_create_seconds,
+                ready_at=now + self.tenant.settings.vault_create_seconds,
             )
             props = {"enableSoftDelete": True, "softDeleteRetentionInDays": 90, **props}
-            apply_properties(vault, props, creating=True, default_tenant=self.world.tenant_id)
+            apply_properties(vault, props, creating=True, default_tenant=self.tenant.tenant_id)
             vault.tags = dict(body.get("tags") or {})
             vault.vault_uri = self._vault_uri(name)
             self.vaults[name.lower()] = vault
             return vault, True, self._new_operation("vault", vault.id, now, vault.ready_at)
-        apply_properties(existing, props, creating=False, default_tenant=self.world.tenant_id)
+        apply_properties(existing, props, creating=False, default_tenant=self.tenant.tenant_id)
         if "tags" in body:
             existing.tags = dict(body.get("tags") or {})
         return existing, False, self._new_operation("vault", existing.id, now, now)
@@ -654,7 +654,7 @@ class ArmState:
         del self.deleted_vaults[vault.name.lower()]
         vault.deleted, vault.deleted_at, vault.scheduled_purge_at = False, None, None
         vault.resource_group = resource_group
-        vault.ready_at = now + self.world.settings.vault_create_seconds
+        vault.ready_at = now + self.tenant.settings.vault_create_seconds
         self.vaults[vault.name.lower()] = vault
         return vault, True, self._new_operation("vault", vault.id, now, vault.ready_at)
 
@@ -664,7 +664,7 @@ class ArmState:
         if not isinstance(body, dict):
             raise SimError(400, "InvalidRequestContent", "The request content must be a JSON object.")
         apply_properties(
-            vault, body.get("properties") or {}, creating=False, default_tenant=self.world.tenant_id
+            vault, body.get("properties") or {}, creating=False, default_tenant=self.tenant.tenant_id
         )
         if "tags" in body:
             vault.tags = dict(body.get("tags") or {})
@@ -735,10 +735,8 @@ class ArmState:
             self._purge_storage(vault.name)
 
     def _purge_storage(self, name: str) -> None:
-        self.world.release_vault_uri(name)
-        drop = getattr(self.world.kv, "drop_vault", None)
-        if callable(drop):
-            drop(name)
+        self.tenant.release_vault_uri(name)
+        self.peers.drop_vault_keys(name)
 
     # --- role assignments ---------------------------------------------------------------
     def _add_assignment(
@@ -798,13 +796,13 @@ class ArmState:
                 "not exist.",
             )
         principal = str(props["principalId"])
-        identity = self.world.identities.by_object_id(principal)
+        identity = self.tenant.identities.by_object_id(principal)
         if identity is None or not self._principal_visible(identity):
             raise SimError(
                 400,
                 "PrincipalNotFound",
                 f"Principal {principal.replace('-', '')} does not exist in the directory "
-                f"{self.world.tenant_id}. "
+                f"{self.tenant.tenant_id}. "
                 "Check that you have the correct principal ID. If you are creating this principal and then "
                 "immediately assigning a role, this error might be related to a replication delay.",
             )
@@ -900,12 +898,10 @@ class ArmState:
 
     def policy_json(self, policy: EnterprisePolicy) -> dict[str, Any]:
         """The EnterprisePolicy resource with its derived healthStatus."""
-        from simulator.health import policy_health_status
-
-        return policy.to_json(self.now(), policy_health_status(self.world, policy), iso)
+        return policy.to_json(self.now(), self.peers.policy_health_status(policy), iso)
 
     def _linked(self, policy: EnterprisePolicy) -> list[str]:
-        return list(self.world.bap.environments_linked_to(policy.system_id) or [])
+        return list(self.peers.environments_linked_to(policy.system_id) or [])
 
     def _delete_not_allowed(self, policy: EnterprisePolicy) -> SimError:
         count = len(self._linked(policy))
@@ -978,11 +974,11 @@ class ArmState:
         if spec.identity_type != policy.identity_type:
             policy.identity_type = spec.identity_type
             if spec.identity_type == "None" and policy.principal_id:
-                self.world.identities.remove(policy.principal_id)
+                self.tenant.identities.remove(policy.principal_id)
                 policy.principal_id = None
             elif spec.identity_type == "SystemAssigned" and policy.principal_id is None:
                 policy.principal_id = self._new_policy_identity(policy.name, None)
-                policy.identity_visible_at = self.now() + self.world.settings.policy_identity_delay_seconds
+                policy.identity_visible_at = self.now() + self.tenant.settings.policy_identity_delay_seconds
 
     def _new_policy_identity(self, name: str, object_id: str | None) -> str:
         identity = Identity(
@@ -992,7 +988,7 @@ class ArmState:
             kind="ManagedIdentity",
             can_sign_in=False,
         )
-        self.world.identities.add(identity)
+        self.tenant.identities.add(identity)
         return identity.object_id
 
     def _create_policy(
@@ -1016,7 +1012,7 @@ class ArmState:
             kind=spec.kind,
             system_id=f"/regions/{spec.location}/providers/{POLICY_TYPE}/{system_guid or uuid.uuid4()}",
             principal_id=None,
-            tenant_id=self.world.tenant_id,
+            tenant_id=self.tenant.tenant_id,
             vault_id=spec.vault_id,
             key_name=spec.key_name,
             key_version=spec.key_version,
@@ -1031,7 +1027,7 @@ class ArmState:
         if spec.identity_type == "SystemAssigned":
             policy.principal_id = self._new_policy_identity(name, principal_id)
         policy.identity_visible_at = (
-            visible_at if visible_at is not None else now + self.world.settings.policy_identity_delay_seconds
+            visible_at if visible_at is not None else now + self.tenant.settings.policy_identity_delay_seconds
         )
         self.policies[policy.id.lower()] = policy
         return policy
@@ -1050,7 +1046,7 @@ class ArmState:
     def _remove_policy(self, policy: EnterprisePolicy) -> None:
         self.policies.pop(policy.id.lower(), None)
         if policy.principal_id:
-            self.world.identities.remove(policy.principal_id)
+            self.tenant.identities.remove(policy.principal_id)
 
     # --- deployments --------------------------------------------------------------------
     def get_deployment(self, resource_group: str, name: str) -> Deployment:
@@ -1115,7 +1111,7 @@ class ArmState:
             mode=mode[:1].upper() + mode[1:].lower(),
             caller_oid=caller_oid,
             started_at=now,
-            done_at=now + self.world.settings.deployment_seconds,
+            done_at=now + self.tenant.settings.deployment_seconds,
             correlation_id=str(uuid.uuid4()),
             operation_id=uuid.uuid4().hex,
         )
