@@ -1,5 +1,5 @@
 """Azure in a box: a local HTTPS simulator of ARM, Key Vault and the Power Platform admin API."""
 
-from simulator.core.server import SimulatorServer
+from simulator.server import SimulatorServer
 
 __all__ = ["SimulatorServer"]

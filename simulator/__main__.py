@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from simulator.core.server import SimulatorServer
+from simulator.server import SimulatorServer
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from simulator.core.world import World
+from simulator.core.ports import HealthPeers
 
 # What the policy identity needs on an RBAC vault ("Key Vault Crypto Service Encryption User").
 REQUIRED_DATA_ACTIONS = (
@@ -17,7 +16,7 @@ REQUIRED_DATA_ACTIONS = (
 REQUIRED_KEY_PERMISSIONS = ("get", "wrapkey", "unwrapkey")
 
 
-def policy_key_problems(world: World, policy: Any) -> list[str]:
+def policy_key_problems(peers: HealthPeers, policy: Any) -> list[str]:
     """Why the policy's identity cannot get, wrap and unwrap its key now; empty when it can."""
     if policy is None:
         return ["the enterprise policy does not exist"]
@@ -27,12 +26,12 @@ def policy_key_problems(world: World, policy: Any) -> list[str]:
     vault_id = getattr(policy, "vault_id", None)
     if not vault_id:
         return [f"the enterprise policy '{policy.name}' names no key vault"]
-    vault = world.arm.find_vault_by_id(vault_id)
+    vault = peers.find_vault_by_id(vault_id)
     if vault is None:
         return [f"the key vault '{vault_id}' does not exist or is soft-deleted"]
     problems: list[str] = []
     if vault.enable_rbac_authorization:
-        missing = [a for a in REQUIRED_DATA_ACTIONS if not world.arm.has_data_action(principal, vault.id, a)]
+        missing = [a for a in REQUIRED_DATA_ACTIONS if not peers.has_data_action(principal, vault.id, a)]
         if missing:
             problems.append(
                 f"the policy identity '{principal}' lacks {', '.join(missing)} on the key vault "
@@ -46,12 +45,12 @@ def policy_key_problems(world: World, policy: Any) -> list[str]:
                 f"the access policy of the key vault '{vault.name}' does not grant the policy identity "
                 f"'{principal}' the key permissions {', '.join(missing)}"
             )
-    key_problem = world.kv.key_problem(vault.name, policy.key_name, policy.key_version, world.now())
+    key_problem = peers.key_problem(vault.name, policy.key_name, policy.key_version, peers.now())
     if key_problem:
         problems.append(key_problem)
     return problems
 
 
-def policy_health_status(world: World, policy: Any) -> str:
+def policy_health_status(peers: HealthPeers, policy: Any) -> str:
     """Healthy when the identity can use its key, else Unhealthy."""
-    return "Healthy" if not policy_key_problems(world, policy) else "Unhealthy"
+    return "Healthy" if not policy_key_problems(peers, policy) else "Unhealthy"

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from simulator.control.client import SimControl
-from simulator.core.server import SimulatorServer
+from simulator.server import SimulatorServer
 
 
 class RunningSimulator:

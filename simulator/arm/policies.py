@@ -1,12 +1,20 @@
-"""Microsoft.PowerPlatform/enterprisePolicies: the policy resource and its validation rules."""
+"""Microsoft.PowerPlatform/enterprisePolicies: the policy resource, its validation rules and the PolicyBackend."""
 
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.arm import errors
+from simulator.arm.groups import ResourceGroupBackend
+from simulator.arm.timestamps import iso
 from simulator.core.errors import SimError
+from simulator.core.identities import Identity
+from simulator.core.ports import ArmPeers
+from simulator.core.tenant import Tenant
 
 POLICY_TYPE = "Microsoft.PowerPlatform/enterprisePolicies"
 POLICY_API_VERSIONS = ["2020-10-30", "2020-10-30-preview"]
@@ -282,3 +290,210 @@ def patch_body(policy: EnterprisePolicy, patch: Any) -> dict[str, Any]:
         if name not in ("encryption", "systemId", "healthStatus"):
             body["properties"][name] = value
     return body
+
+
+class PolicyBackend:
+    """Enterprise policies by lower-case ARM id, with their managed identities."""
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        peers: ArmPeers,
+        groups: ResourceGroupBackend,
+        require_provider_registered: Callable[[], None],
+    ) -> None:
+        self.tenant = tenant
+        self.peers = peers
+        self.groups = groups
+        self.require_provider_registered = require_provider_registered
+        self.policies: dict[str, EnterprisePolicy] = {}
+
+    def policy_id(self, resource_group: str, name: str) -> str:
+        """The ARM id a policy in this group would have."""
+        return f"{self.groups.rg_scope(resource_group)}/providers/{POLICY_TYPE}/{name}"
+
+    def find_policy_by_system_id(self, system_id: str) -> EnterprisePolicy | None:
+        """The enterprise policy with this systemId, case-insensitive."""
+        wanted = system_id.rstrip("/").lower()
+        return next((p for p in self.policies.values() if p.system_id.lower() == wanted), None)
+
+    def find_policy_by_id(self, resource_id: str) -> EnterprisePolicy | None:
+        """The enterprise policy with this ARM id, case-insensitive."""
+        return self.policies.get(resource_id.rstrip("/").lower())
+
+    def find_policies_by_name(self, name: str) -> list[EnterprisePolicy]:
+        """Every enterprise policy with this name, in any resource group (case-insensitive)."""
+        return [p for p in self.policies.values() if p.name.lower() == name.lower()]
+
+    def get_policy(self, resource_group: str, name: str) -> EnterprisePolicy:
+        """A policy, or 404 ResourceNotFound."""
+        self.groups.get_resource_group(resource_group)
+        policy = self.find_policy_by_id(self.policy_id(resource_group, name))
+        if policy is None:
+            raise errors.resource_not_found(POLICY_TYPE, name, resource_group)
+        return policy
+
+    def policy_json(self, policy: EnterprisePolicy) -> dict[str, Any]:
+        """The EnterprisePolicy resource with its derived healthStatus."""
+        return policy.to_json(self.tenant.now(), self.peers.policy_health_status(policy), iso)
+
+    def linked(self, policy: EnterprisePolicy) -> list[str]:
+        """Ids of the environments linked to the policy (BAP answers)."""
+        return list(self.peers.environments_linked_to(policy.system_id) or [])
+
+    def delete_not_allowed(self, policy: EnterprisePolicy) -> SimError:
+        """The 400 a delete of a linked policy gets."""
+        count = len(self.linked(policy))
+        return SimError(
+            400,
+            "EnterprisePolicyDeleteNotAllowed",
+            f"Enterprise Policy Deletion not allowed for Enterprise Policy with name {policy.name} as it is "
+            "linked "
+            f"with {count} environment(s). Please remove the Enterprise Policy from the environment(s) "
+            "before "
+            "deleting it.",
+            extra={"namespace": "Quartz.EnterprisePolicy"},
+        )
+
+    def put_policy(
+        self, resource_group: str, name: str, body: Any, caller_oid: str | None
+    ) -> tuple[EnterprisePolicy, bool]:
+        """PUT a policy (synchronous); returns (policy, created)."""
+        self.groups.get_resource_group(resource_group)
+        self.require_provider_registered()
+        spec = parse_policy_body(body)
+        existing = self.find_policy_by_id(self.policy_id(resource_group, name))
+        if existing is None:
+            return self.create_policy(resource_group, name, spec, caller_oid), True
+        self._update_policy(existing, spec)
+        return existing, False
+
+    def patch_policy(self, resource_group: str, name: str, body: Any) -> EnterprisePolicy:
+        """PATCH a policy: tags, identity, kind or properties merged into the current content."""
+        policy = self.get_policy(resource_group, name)
+        self.require_provider_registered()
+        self._update_policy(policy, parse_policy_body(patch_body(policy, body)))
+        return policy
+
+    def _update_policy(self, policy: EnterprisePolicy, spec: PolicySpec) -> None:
+        if spec.location != policy.location:
+            raise SimError(
+                400,
+                "InvalidResourceLocation",
+                f"The resource '{policy.name}' already exists in location '{policy.location}' in resource "
+                "group "
+                f"'{policy.resource_group}'. A resource with the same name cannot be created in location "
+                f"'{spec.location}'. Please select a new resource name.",
+            )
+        if spec.content() != spec_of(policy).content():
+            if spec.kind != policy.kind:
+                raise SimError(
+                    400,
+                    "EnterprisePolicyKindChangeNotAllowed",
+                    f"The kind of Enterprise Policy {policy.name} cannot be changed from '{policy.kind}' to "
+                    f"'{spec.kind}'.",
+                    extra={"namespace": "Quartz.EnterprisePolicy"},
+                )
+            linked = self.linked(policy)
+            if linked:
+                raise SimError(
+                    400,
+                    "EnterprisePolicyUpdateNotAllowed",
+                    f"Enterprise Policy Update not allowed for Enterprise Policy with name {policy.name} as "
+                    "it is "
+                    f"linked with {len(linked)} environment(s). Please remove the Enterprise Policy from the "
+                    "environment(s) before updating it.",
+                    extra={"namespace": "Quartz.EnterprisePolicy"},
+                )
+        policy.vault_id, policy.key_name, policy.key_version = spec.vault_id, spec.key_name, spec.key_version
+        policy.encryption_state = spec.encryption_state
+        policy.extra_properties = spec.extra_properties
+        policy.tags = spec.tags
+        policy.updated_at = self.tenant.now()
+        if spec.identity_type != policy.identity_type:
+            policy.identity_type = spec.identity_type
+            if spec.identity_type == "None" and policy.principal_id:
+                self.tenant.identities.remove(policy.principal_id)
+                policy.principal_id = None
+            elif spec.identity_type == "SystemAssigned" and policy.principal_id is None:
+                policy.principal_id = self._new_policy_identity(policy.name, None)
+                policy.identity_visible_at = (
+                    self.tenant.now() + self.tenant.settings.policy_identity_delay_seconds
+                )
+
+    def _new_policy_identity(self, name: str, object_id: str | None) -> str:
+        identity = Identity(
+            name=f"policy:{name}",
+            object_id=object_id or str(uuid.uuid4()),
+            client_id=str(uuid.uuid4()),
+            kind="ManagedIdentity",
+            can_sign_in=False,
+        )
+        self.tenant.identities.add(identity)
+        return identity.object_id
+
+    def create_policy(
+        self,
+        resource_group: str,
+        name: str,
+        spec: PolicySpec,
+        caller_oid: str | None,
+        *,
+        system_guid: str | None = None,
+        principal_id: str | None = None,
+        visible_at: float | None = None,
+    ) -> EnterprisePolicy:
+        """A new policy (and its managed identity when SystemAssigned) in an existing group."""
+        now = self.tenant.now()
+        rg = self.groups.get_resource_group(resource_group)
+        policy = EnterprisePolicy(
+            name=name,
+            subscription_id=self.tenant.subscription_id,
+            resource_group=rg.name,
+            location=spec.location,
+            kind=spec.kind,
+            system_id=f"/regions/{spec.location}/providers/{POLICY_TYPE}/{system_guid or uuid.uuid4()}",
+            principal_id=None,
+            tenant_id=self.tenant.tenant_id,
+            vault_id=spec.vault_id,
+            key_name=spec.key_name,
+            key_version=spec.key_version,
+            encryption_state=spec.encryption_state,
+            identity_type=spec.identity_type,
+            extra_properties=spec.extra_properties,
+            tags=spec.tags,
+            created_at=now,
+            updated_at=now,
+            created_by=caller_oid,
+        )
+        if spec.identity_type == "SystemAssigned":
+            policy.principal_id = self._new_policy_identity(name, principal_id)
+        policy.identity_visible_at = (
+            visible_at if visible_at is not None else now + self.tenant.settings.policy_identity_delay_seconds
+        )
+        self.policies[policy.id.lower()] = policy
+        return policy
+
+    def delete_policy(self, resource_group: str, name: str) -> bool:
+        """Delete a policy; refused while environments are linked; False when there was none."""
+        self.groups.get_resource_group(resource_group)
+        policy = self.find_policy_by_id(self.policy_id(resource_group, name))
+        if policy is None:
+            return False
+        if self.linked(policy):
+            raise self.delete_not_allowed(policy)
+        self.remove_policy(policy)
+        return True
+
+    def remove_policy(self, policy: EnterprisePolicy) -> None:
+        """Forget the policy and its managed identity."""
+        self.policies.pop(policy.id.lower(), None)
+        if policy.principal_id:
+            self.tenant.identities.remove(policy.principal_id)
+
+    def principal_visible(self, identity: Identity) -> bool:
+        """A policy's managed identity is not in the directory until its replication delay passed."""
+        if identity.kind != "ManagedIdentity":
+            return True
+        owner = next((p for p in self.policies.values() if p.principal_id == identity.object_id), None)
+        return owner is None or owner.identity_visible(self.tenant.now())

@@ -1,11 +1,19 @@
-"""Built-in role definitions, role assignments and permission matching with scope inheritance."""
+"""Built-in role definitions, role assignments, permission matching with scope inheritance, the RbacBackend."""
 
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from simulator.arm import errors
+from simulator.arm.filters import parse_assignment_filter, parse_role_name_filter
+from simulator.core.errors import SimError
+from simulator.core.identities import Identity
+from simulator.core.tenant import Tenant
 
 ROLE_DEFINITIONS_PATH = "/providers/Microsoft.Authorization/roleDefinitions/"
 
@@ -289,3 +297,156 @@ class RoleAssignment:
                 "delegatedManagedIdentityResourceId": None,
             },
         }
+
+
+class RbacBackend:
+    """Role assignments by lower-case assignment id, checked against the built-in role definitions."""
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        check_scope_exists: Callable[[str], None],
+        principal_visible: Callable[[Identity], bool],
+    ) -> None:
+        self.tenant = tenant
+        self.check_scope_exists = check_scope_exists
+        self.principal_visible = principal_visible
+        self.role_assignments: dict[str, RoleAssignment] = {}
+
+    def add_assignment(
+        self, scope: str, role: RoleDefinition, principal_oid: str, name: str | None
+    ) -> RoleAssignment:
+        """Record an assignment (no checks: scenario seeding and the checked PUT both end here)."""
+        ra = RoleAssignment(
+            name=name or str(uuid.uuid4()),
+            scope=scope.rstrip("/"),
+            role=role,
+            principal_id=principal_oid,
+            created_at=self.tenant.now(),
+        )
+        self.role_assignments[ra.id.lower()] = ra
+        return ra
+
+    def has_action(self, principal_oid: str, scope: str, action: str) -> bool:
+        """Whether a role assignment at scope or above grants the control-plane action."""
+        return any(ra.role.allows(action) for ra in self._assignments_covering(principal_oid, scope))
+
+    def has_data_action(self, principal_oid: str, scope: str, data_action: str) -> bool:
+        """Whether a role assignment at scope or above grants the data action."""
+        return any(
+            ra.role.allows_data(data_action) for ra in self._assignments_covering(principal_oid, scope)
+        )
+
+    def _assignments_covering(self, principal_oid: str, scope: str) -> list[RoleAssignment]:
+        oid = principal_oid.lower()
+        return [
+            ra
+            for ra in self.role_assignments.values()
+            if ra.principal_id.lower() == oid and scope_covers(ra.scope, scope)
+        ]
+
+    def authorize(self, principal_oid: str, scope: str, action: str) -> None:
+        """A 403 AuthorizationFailed unless the principal may perform action on scope."""
+        if not self.has_action(principal_oid, scope, action):
+            raise errors.authorization_failed(principal_oid, action, scope)
+
+    def create_role_assignment(
+        self, scope: str, name: str, body: Any, caller_oid: str | None
+    ) -> tuple[RoleAssignment, bool]:
+        """PUT a role assignment; returns (assignment, created)."""
+        try:
+            uuid.UUID(name)
+        except ValueError as exc:
+            raise SimError(
+                400,
+                "InvalidRoleAssignmentId",
+                f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
+            ) from exc
+        props = (body or {}).get("properties") if isinstance(body, dict) else None
+        if not isinstance(props, dict) or not props.get("roleDefinitionId") or not props.get("principalId"):
+            raise SimError(
+                400,
+                "InvalidRequestContent",
+                "The role assignment must have properties.roleDefinitionId and properties.principalId.",
+            )
+        self.check_scope_exists(scope)
+        role = resolve_role(str(props["roleDefinitionId"]))
+        if role is None:
+            raise SimError(
+                400,
+                "RoleDefinitionDoesNotExist",
+                "The specified role definition with ID "
+                f"'{str(props['roleDefinitionId']).rsplit('/', 1)[-1]}' does "
+                "not exist.",
+            )
+        principal = str(props["principalId"])
+        identity = self.tenant.identities.by_object_id(principal)
+        if identity is None or not self.principal_visible(identity):
+            raise SimError(
+                400,
+                "PrincipalNotFound",
+                f"Principal {principal.replace('-', '')} does not exist in the directory "
+                f"{self.tenant.tenant_id}. "
+                "Check that you have the correct principal ID. If you are creating this principal and then "
+                "immediately assigning a role, this error might be related to a replication delay.",
+            )
+        scope = scope.rstrip("/")
+        key = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}".lower()
+        same_name = self.role_assignments.get(key)
+        if same_name is not None:
+            if same_name.principal_id.lower() != principal.lower() or same_name.role is not role:
+                raise SimError(
+                    400,
+                    "RoleAssignmentUpdateNotPermitted",
+                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+                )
+            return same_name, False
+        for ra in self.role_assignments.values():
+            if (
+                ra.principal_id.lower() == principal.lower()
+                and ra.role is role
+                and ra.scope.lower() == scope.lower()
+            ):
+                raise SimError(409, "RoleAssignmentExists", "The role assignment already exists.")
+        ra = self.add_assignment(scope, role, principal, name)
+        ra.principal_type = str(props.get("principalType") or self._principal_type(identity))
+        ra.description = props.get("description")
+        ra.created_by = caller_oid
+        return ra, True
+
+    def _principal_type(self, identity: Identity) -> str:
+        return "User" if identity.kind == "User" else "ServicePrincipal"
+
+    def get_role_assignment(self, scope: str, name: str) -> RoleAssignment:
+        """An assignment, or 404 RoleAssignmentNotFound."""
+        key = f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}".lower()
+        ra = self.role_assignments.get(key)
+        if ra is None:
+            raise SimError(404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
+        return ra
+
+    def delete_role_assignment(self, scope: str, name: str) -> RoleAssignment | None:
+        """Remove an assignment; None when there was none."""
+        key = f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}".lower()
+        return self.role_assignments.pop(key, None)
+
+    def list_role_assignments(self, scope: str, filter_expr: str | None) -> list[RoleAssignment]:
+        """Assignments at, above or below scope, narrowed by atScope(), principalId eq or assignedTo()."""
+        at_scope, principal, role_id = parse_assignment_filter(filter_expr)
+        out = []
+        for ra in self.role_assignments.values():
+            above = scope_covers(ra.scope, scope)
+            below = scope_covers(scope, ra.scope)
+            if not (above or (below and not at_scope)):
+                continue
+            if principal is not None and ra.principal_id.lower() != principal.lower():
+                continue
+            if role_id is not None and ra.role.guid != role_id.rsplit("/", 1)[-1].lower():
+                continue
+            out.append(ra)
+        return out
+
+    def role_definitions(self, filter_expr: str | None) -> list[RoleDefinition]:
+        """Built-in roles, optionally filtered by `roleName eq '...'`."""
+        wanted = parse_role_name_filter(filter_expr)
+        return [r for r in BUILTIN_ROLES if wanted is None or r.name.lower() == wanted.lower()]

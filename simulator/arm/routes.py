@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.arm import errors
-from simulator.arm.models import ArmState, iso
+from simulator.arm.models import ArmState
 from simulator.arm.policies import POLICY_API_VERSIONS, POLICY_TYPE
+from simulator.arm.timestamps import iso
 from simulator.core.errors import SimError
 from simulator.core.routing import Handler, Router, SimRequest, SimResponse
 

@@ -1,12 +1,19 @@
-"""Microsoft.KeyVault/vaults: the vault resource, its access policies and the RP's validation rules."""
+"""Microsoft.KeyVault/vaults: the vault resource, its access policies, the RP's rules and the VaultBackend."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.arm import errors
+from simulator.arm.groups import ResourceGroupBackend
+from simulator.arm.operations import AsyncOperation, OperationLog
+from simulator.arm.timestamps import iso
 from simulator.core.errors import SimError
+from simulator.core.ports import ArmPeers
+from simulator.core.tenant import Tenant
 
 KEY_PERMISSIONS = (
     "encrypt",
@@ -311,3 +318,234 @@ def update_access_policies(vault: Vault, kind: str, entries: list[AccessPolicyEn
                 vault.access_policies[vault.access_policies.index(existing)] = entry
         elif existing is not None:
             vault.access_policies.remove(existing)
+
+
+class VaultBackend:
+    """Live vaults by lower-case name (names are global) and soft-deleted ones."""
+
+    def __init__(
+        self, tenant: Tenant, peers: ArmPeers, groups: ResourceGroupBackend, operations: OperationLog
+    ) -> None:
+        self.tenant = tenant
+        self.peers = peers
+        self.groups = groups
+        self.operations = operations
+        self.vaults: dict[str, Vault] = {}
+        self.deleted_vaults: dict[str, Vault] = {}
+
+    def load_vault(self, spec: dict[str, Any], principal: Callable[[str], str]) -> None:
+        """Seed one scenario vault; `principal` turns a scenario principal into an object id."""
+        vault = Vault(
+            name=spec["name"],
+            subscription_id=self.tenant.subscription_id,
+            resource_group=spec.get("resource_group", "rg-cmk"),
+            location=spec.get("location", "westeurope"),
+            tenant_id=self.tenant.tenant_id,
+            sku=spec.get("sku", "standard"),
+            enable_soft_delete=spec.get("enable_soft_delete", True),
+            soft_delete_retention_days=spec.get("soft_delete_retention_days", 90),
+            enable_purge_protection=spec.get("enable_purge_protection", False),
+            enable_rbac_authorization=spec.get("enable_rbac_authorization", False),
+            tags=dict(spec.get("tags") or {}),
+            created_at=self.tenant.now(),
+            ready_at=0.0,
+        )
+        for entry in spec.get("access_policies") or []:
+            vault.access_policies.append(
+                AccessPolicyEntry(
+                    tenant_id=self.tenant.tenant_id,
+                    object_id=principal(entry["principal"]),
+                    keys=list(entry.get("keys") or []),
+                    secrets=list(entry.get("secrets") or []),
+                    certificates=list(entry.get("certificates") or []),
+                )
+            )
+        vault.vault_uri = self._vault_uri(vault.name)
+        self.vaults[vault.name.lower()] = vault
+
+    def find_vault(self, name: str) -> Vault | None:
+        """The live (not soft-deleted) vault with this name, case-insensitive."""
+        return self.vaults.get(name.lower())
+
+    def find_vault_by_id(self, resource_id: str) -> Vault | None:
+        """The live vault with this ARM id, case-insensitive."""
+        name = resource_id.rstrip("/").rsplit("/", 1)[-1]
+        vault = self.find_vault(name)
+        return vault if vault is not None and vault.id.lower() == resource_id.rstrip("/").lower() else None
+
+    def _vault_uri(self, name: str) -> str:
+        uri = self.tenant.allocate_vault_uri(name)
+        return uri if uri.endswith("/") else uri + "/"
+
+    def get_vault(self, resource_group: str, name: str) -> Vault:
+        """A live vault in this group, or 404 ResourceNotFound."""
+        self.groups.get_resource_group(resource_group)
+        vault = self.vaults.get(name.lower())
+        if vault is None or vault.resource_group.lower() != resource_group.lower():
+            raise errors.resource_not_found("Microsoft.KeyVault/vaults", name, resource_group)
+        return vault
+
+    def create_or_update_vault(
+        self, resource_group: str, name: str, body: Any
+    ) -> tuple[Vault, bool, AsyncOperation]:
+        """PUT a vault; returns (vault, created, operation)."""
+        rg = self.groups.get_resource_group(resource_group)
+        if not isinstance(body, dict):
+            raise SimError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        props = body.get("properties")
+        if not isinstance(props, dict):
+            raise SimError(400, "BadRequest", "The parameter 'properties' is required.")
+        location = body.get("location")
+        if not location:
+            raise SimError(400, "LocationRequired", "The location property is required for this definition.")
+        now = self.tenant.now()
+        existing = self.vaults.get(name.lower())
+        if existing is not None and existing.resource_group.lower() != resource_group.lower():
+            raise SimError(
+                409,
+                "VaultAlreadyExists",
+                f"The vault name '{name}' is already in use. Vault names are globally unique so it is "
+                "possible "
+                "that the name is already taken. If you are sure that the vault name was not taken then it "
+                "is "
+                "possible that a vault with the same name was recently deleted but not purged after being "
+                "placed in a recoverable state.",
+            )
+        create_mode = str(props.get("createMode") or "default").lower()
+        if existing is None:
+            validate_vault_name(name)
+            deleted = self.deleted_vaults.get(name.lower())
+            if deleted is not None:
+                if create_mode != "recover":
+                    raise SimError(
+                        409,
+                        "ConflictError",
+                        "A vault with the same name already exists in deleted state. You need to either "
+                        "recover or "
+                        "purge existing key vault. Follow this link "
+                        "https://go.microsoft.com/fwlink/?linkid=2149745 "
+                        "for more information on soft delete.",
+                    )
+                return self._recover_vault(deleted, rg.name, now)
+            if create_mode == "recover":
+                raise SimError(
+                    404,
+                    "DeletedVaultNotFound",
+                    f"The deleted vault '{name}' could not be found in subscription "
+                    f"'{self.tenant.subscription_id}'.",
+                )
+            vault = Vault(
+                name=name,
+                subscription_id=self.tenant.subscription_id,
+                resource_group=rg.name,
+                location=str(location).replace(" ", "").lower(),
+                tenant_id="",
+                created_at=now,
+                ready_at=now + self.tenant.settings.vault_create_seconds,
+            )
+            props = {"enableSoftDelete": True, "softDeleteRetentionInDays": 90, **props}
+            apply_properties(vault, props, creating=True, default_tenant=self.tenant.tenant_id)
+            vault.tags = dict(body.get("tags") or {})
+            vault.vault_uri = self._vault_uri(name)
+            self.vaults[name.lower()] = vault
+            return vault, True, self.operations.new("vault", vault.id, now, vault.ready_at)
+        apply_properties(existing, props, creating=False, default_tenant=self.tenant.tenant_id)
+        if "tags" in body:
+            existing.tags = dict(body.get("tags") or {})
+        return existing, False, self.operations.new("vault", existing.id, now, now)
+
+    def _recover_vault(
+        self, vault: Vault, resource_group: str, now: float
+    ) -> tuple[Vault, bool, AsyncOperation]:
+        del self.deleted_vaults[vault.name.lower()]
+        vault.deleted, vault.deleted_at, vault.scheduled_purge_at = False, None, None
+        vault.resource_group = resource_group
+        vault.ready_at = now + self.tenant.settings.vault_create_seconds
+        self.vaults[vault.name.lower()] = vault
+        return vault, True, self.operations.new("vault", vault.id, now, vault.ready_at)
+
+    def update_vault(self, resource_group: str, name: str, body: Any) -> Vault:
+        """PATCH a vault."""
+        vault = self.get_vault(resource_group, name)
+        if not isinstance(body, dict):
+            raise SimError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        apply_properties(
+            vault, body.get("properties") or {}, creating=False, default_tenant=self.tenant.tenant_id
+        )
+        if "tags" in body:
+            vault.tags = dict(body.get("tags") or {})
+        return vault
+
+    def update_vault_access_policy(self, resource_group: str, name: str, kind: str, body: Any) -> Vault:
+        """accessPolicies/{add|replace|remove}."""
+        vault = self.get_vault(resource_group, name)
+        entries = ((body or {}).get("properties") or {}).get("accessPolicies")
+        if not isinstance(entries, list):
+            raise SimError(400, "BadRequest", "The parameter 'properties.accessPolicies' is required.")
+        parsed = [AccessPolicyEntry.from_json(e, vault.tenant_id) for e in entries]
+        update_access_policies(vault, kind, parsed)
+        return vault
+
+    def delete_vault(self, resource_group: str, name: str) -> bool:
+        """Delete a vault (soft delete when enabled); False when there was none."""
+        try:
+            vault = self.get_vault(resource_group, name)
+        except SimError as err:
+            if err.code == "ResourceGroupNotFound":
+                raise
+            return False
+        del self.vaults[vault.name.lower()]
+        if vault.enable_soft_delete:
+            now = self.tenant.now()
+            vault.deleted, vault.deleted_at = True, now
+            vault.scheduled_purge_at = now + vault.soft_delete_retention_days * 86400
+            self.deleted_vaults[vault.name.lower()] = vault
+        else:
+            self._purge_storage(vault.name)
+        return True
+
+    def get_deleted_vault(self, location: str, name: str) -> Vault:
+        """A soft-deleted vault, or 404 DeletedVaultNotFound."""
+        vault = self.deleted_vaults.get(name.lower())
+        if vault is None or vault.location.lower() != location.replace(" ", "").lower():
+            raise SimError(
+                404,
+                "DeletedVaultNotFound",
+                f"The deleted vault '{name}' could not be found in location '{location}' of subscription "
+                f"'{self.tenant.subscription_id}'.",
+            )
+        return vault
+
+    def purge_deleted_vault(self, location: str, name: str) -> AsyncOperation:
+        """Purge a soft-deleted vault; refused under purge protection inside the retention period."""
+        vault = self.get_deleted_vault(location, name)
+        now = self.tenant.now()
+        if (
+            vault.enable_purge_protection
+            and vault.scheduled_purge_at is not None
+            and now < vault.scheduled_purge_at
+        ):
+            raise SimError(
+                409,
+                "MethodNotAllowed",
+                f"Operation 'DeletedVaultPurge' is not allowed. The vault '{vault.name}' has purge "
+                "protection enabled "
+                f"and can only be purged after its scheduled purge date {iso(vault.scheduled_purge_at)}.",
+            )
+        self._purge(vault.name.lower())
+        return self.operations.new("purge", vault.deleted_id, now, now)
+
+    def _purge(self, key: str) -> None:
+        vault = self.deleted_vaults.pop(key, None)
+        if vault is not None:
+            self._purge_storage(vault.name)
+
+    def _purge_storage(self, name: str) -> None:
+        self.tenant.release_vault_uri(name)
+        self.peers.drop_vault_keys(name)
+
+    def tick(self, now: float) -> None:
+        """Purge soft-deleted vaults whose retention ended."""
+        for name, vault in list(self.deleted_vaults.items()):
+            if vault.scheduled_purge_at is not None and now >= vault.scheduled_purge_at:
+                self._purge(name)

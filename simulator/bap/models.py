@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from simulator.bap import errors
-from simulator.health import policy_key_problems
+from simulator.core.ports import BapPeers
+from simulator.core.tenant import Tenant
 
 if TYPE_CHECKING:
     from simulator.core.identities import Identity
-    from simulator.core.world import World
 
 SKUS = ("Production", "Sandbox", "Trial", "Developer", "Default", "Teams")
 ENCRYPTIONS = ("microsoft", "byok", "cmk")
@@ -136,8 +136,9 @@ class Operation:
 class BapState:
     """Environments and lifecycle operations."""
 
-    def __init__(self, world: World) -> None:
-        self.world = world
+    def __init__(self, tenant: Tenant, peers: BapPeers) -> None:
+        self.tenant = tenant
+        self.peers = peers
         self.environments: dict[str, Environment] = {}  # lower-case id -> environment, scenario order
         self.operations: dict[str, Operation] = {}
         self._active: dict[str, Operation] = {}
@@ -155,7 +156,7 @@ class BapState:
         self._active.clear()
         self._linked.clear()
         self._healthy_seen.clear()
-        now = self.world.now()
+        now = self.tenant.now()
         self._loaded_at = now
         for spec in scenario.get("environments", []):
             env = self._parse(spec, now)
@@ -194,7 +195,7 @@ class BapState:
         name = spec.get("policy")
         if not name:
             raise ValueError(f"Environment '{spec['id']}' has encryption cmk but no policy name.")
-        found = self.world.arm.find_policies_by_name(name)
+        found = self.peers.find_policies_by_name(name)
         if len(found) != 1:
             problem = "no" if not found else "more than one"
             raise ValueError(
@@ -241,7 +242,7 @@ class BapState:
         """Start linking (or swapping to) the Encryption policy with a systemId; refuse what is known now."""
         env = self.get(env_id)
         self._ensure_idle(env)
-        policy = self.world.arm.find_policy_by_system_id(system_id)
+        policy = self.peers.find_policy_by_system_id(system_id)
         if policy is None:
             raise errors.policy_not_found(system_id)
         if str(policy.kind).lower() != "encryption":
@@ -252,7 +253,7 @@ class BapState:
             raise errors.not_managed(env.id)
         if not same_geo(env.location, policy.location):
             raise errors.location_mismatch(env.id, env.location, policy.location)
-        if not self.world.arm.has_action(caller.object_id, policy.id, POLICY_READ):
+        if not self.peers.has_action(caller.object_id, policy.id, POLICY_READ):
             raise errors.reader_required(caller.object_id, policy.id)
         ref = PolicyRef(policy.system_id, policy.id, policy.location)
         if (
@@ -266,13 +267,13 @@ class BapState:
                 env,
                 "link",
                 "RotateCustomerManagedKey",
-                self.world.settings.link_seconds,
+                self.tenant.settings.link_seconds,
                 caller,
                 target=ref,
                 previous=env.cmk,
             )
         return self._start(
-            env, "link", "NewCustomerManagedKey", self.world.settings.link_seconds, caller, target=ref
+            env, "link", "NewCustomerManagedKey", self.tenant.settings.link_seconds, caller, target=ref
         )
 
     def unlink(self, env_id: str, system_id: str, caller: Identity) -> Operation:
@@ -283,7 +284,7 @@ class BapState:
         if current is None or current.system_id.lower() != system_id.lower():
             raise errors.not_linked(env.id, system_id)
         return self._start(
-            env, "unlink", "RevertToMicrosoftKey", self.world.settings.unlink_seconds, caller, target=current
+            env, "unlink", "RevertToMicrosoftKey", self.tenant.settings.unlink_seconds, caller, target=current
         )
 
     def set_governance(self, env_id: str, protection_level: str, caller: Identity) -> Operation:
@@ -300,7 +301,11 @@ class BapState:
         if not wanted and env.encryption == "cmk":
             raise errors.still_linked(env.id)
         op = self._start(
-            env, "governance", "UpdateGovernanceConfiguration", self.world.settings.governance_seconds, caller
+            env,
+            "governance",
+            "UpdateGovernanceConfiguration",
+            self.tenant.settings.governance_seconds,
+            caller,
         )
         op.protection_level = protection_level
         return op
@@ -315,14 +320,14 @@ class BapState:
             problems = self._problems(env.cmk.system_id)
             if problems:
                 raise errors.key_still_inaccessible(env.id, problems)
-        return self._start(env, "enable", "EnableEnvironment", self.world.settings.reenable_seconds, caller)
+        return self._start(env, "enable", "EnableEnvironment", self.tenant.settings.reenable_seconds, caller)
 
     # -- time ---------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Progress operations; lock environments of policies that lost key access long enough ago."""
         for op in sorted(self._active.values(), key=lambda o: o.created):
             self._progress(op, now)
-        delay = self.world.settings.lock_detection_seconds
+        delay = self.tenant.settings.lock_detection_seconds
         for system_id, env_ids in list(self._linked.items()):
             candidates = [
                 self.environments[i]
@@ -426,7 +431,7 @@ class BapState:
         previous: PolicyRef | None = None,
     ) -> Operation:
         """Create an operation on the environment (a no-op one is born Succeeded)."""
-        now = self.world.now()
+        now = self.tenant.now()
         op = Operation(
             id=str(uuid.uuid4()),
             env_id=env.id,
@@ -463,7 +468,7 @@ class BapState:
 
     def _problems(self, system_id: str) -> list[str]:
         """Key-access problems of the policy with this systemId (it may have been deleted)."""
-        return policy_key_problems(self.world, self.world.arm.find_policy_by_system_id(system_id))
+        return self.peers.policy_key_problems(self.peers.find_policy_by_system_id(system_id))
 
     # -- rendering ----------------------------------------------------------------------
     def render(self, env: Environment, *, legacy: bool = False) -> dict[str, Any]:
@@ -489,7 +494,7 @@ class BapState:
             "environments" if legacy else "scopes/admin/environments"
         )
         properties: dict[str, Any] = {
-            "tenantId": self.world.tenant_id,
+            "tenantId": self.tenant.tenant_id,
             "azureRegion": env.azure_region,
             "displayName": env.display_name,
             "createdTime": iso(env.created),

@@ -12,34 +12,17 @@ import anyio
 from simulator.core.errors import SimError
 from simulator.core.identities import AUDIENCE_ARM, AUDIENCE_KEYVAULT, AUDIENCE_POWERAPPS, Identity
 from simulator.core.routing import Router, SimRequest, SimResponse
-from simulator.core.world import World
+from simulator.core.tenant import Tenant
 
 _AUDIENCE = {"arm": AUDIENCE_ARM, "keyvault": AUDIENCE_KEYVAULT, "bap": AUDIENCE_POWERAPPS}
-
-
-def build_routers() -> dict[str, Router]:
-    """Every service's router, by service name."""
-    from simulator.arm.routes import router as arm_router
-    from simulator.bap.routes import router as bap_router
-    from simulator.control.routes import router as control_router
-    from simulator.identity.routes import router as identity_router
-    from simulator.keyvault.routes import router as keyvault_router
-
-    return {
-        "arm": arm_router,
-        "keyvault": keyvault_router,
-        "bap": bap_router,
-        "control": control_router,
-        "identity": identity_router,
-    }
 
 
 class SimulatorApp:
     """One ASGI callable serving ARM, Key Vault vaults, BAP, the token endpoint and /_sim/."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Tenant, routers: dict[str, Router]) -> None:
         self.world = world
-        self.routers = build_routers()
+        self.routers = routers
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

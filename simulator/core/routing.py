@@ -12,7 +12,6 @@ from simulator.core.errors import SimError
 
 if TYPE_CHECKING:
     from simulator.core.identities import Identity
-    from simulator.core.world import World
 
 
 @dataclass
@@ -28,7 +27,7 @@ class SimResponse:
 class SimRequest:
     """One request as a handler sees it, already authenticated."""
 
-    world: World
+    world: Any  # the composed simulator.world.World; core knows only its Tenant part
     service: str
     operation: str
     method: str

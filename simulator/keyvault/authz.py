@@ -8,7 +8,7 @@ from simulator.keyvault import errors
 
 if TYPE_CHECKING:
     from simulator.core.identities import Identity
-    from simulator.core.world import World
+    from simulator.core.ports import KeyVaultPeers
 
 _KEYS = "Microsoft.KeyVault/vaults/keys"
 _POLICIES = "Microsoft.KeyVault/vaults/keyrotationpolicies"
@@ -44,14 +44,14 @@ def requirement(operation: str) -> tuple[str, str]:
 
 
 def authorize(
-    world: World, vault: Any, caller: Identity, operation: str, key_name: str | None = None
+    peers: KeyVaultPeers, vault: Any, caller: Identity, operation: str, key_name: str | None = None
 ) -> None:
     """Raise a 403 in the real shape unless the caller may run the operation on this vault."""
     permission, action = requirement(operation)
     location = getattr(vault, "location", None) or "unknown"
-    who = errors.caller_text(caller.client_id, caller.object_id, world.tenant_id)
+    who = errors.caller_text(caller.client_id, caller.object_id, peers.tenant_id)
     if vault.enable_rbac_authorization:
-        if world.arm.has_data_action(caller.object_id, vault.id, action):
+        if peers.has_data_action(caller.object_id, vault.id, action):
             return
         resource = vault.id + (f"/keys/{key_name}" if key_name else "")
         raise errors.rbac_denied(who, action, resource, vault.name, location)

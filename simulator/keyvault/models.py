@@ -9,15 +9,14 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from simulator.core.ports import KeyVaultPeers
+from simulator.core.tenant import Tenant
 from simulator.keyvault import errors
-
-if TYPE_CHECKING:
-    from simulator.core.world import World
 
 KEY_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 KEY_TYPES = ("RSA", "RSA-HSM")
@@ -231,8 +230,9 @@ def recovery_level(vault: VaultConfig) -> str:
 class KeyVaultState:
     """Keys of every vault, by lower-case vault name."""
 
-    def __init__(self, world: World) -> None:
-        self.world = world
+    def __init__(self, tenant: Tenant, peers: KeyVaultPeers) -> None:
+        self.tenant = tenant
+        self.peers = peers
         self.vaults: dict[str, VaultKeys] = {}
         self._pool_index: dict[int, int] = {}
 
@@ -241,7 +241,7 @@ class KeyVaultState:
         """Seed keys from scenario vaults[].keys (pooled key material, see pooled_rsa_key)."""
         self.vaults.clear()
         self._pool_index.clear()
-        now = self.world.now()
+        now = self.tenant.now()
         for vault_spec in scenario.get("vaults", []):
             store = self.store(vault_spec["name"])
             for spec in vault_spec.get("keys", []) or []:
@@ -377,7 +377,7 @@ class KeyVaultState:
         lname = name.lower()
         if lname in store.deleted:
             raise errors.deleted_but_recoverable(store.deleted[lname].name)
-        at = int(self.world.now() if now is None else now)
+        at = int(self.tenant.now() if now is None else now)
         version = KeyVersion(
             name=store.keys[lname].name if lname in store.keys else name,
             version=uuid.uuid4().hex,
@@ -451,7 +451,7 @@ class KeyVaultState:
             target.key_ops = new_ops
         if new_tags is not None:
             target.tags = new_tags
-        target.updated = int(self.world.now() if now is None else now)
+        target.updated = int(self.tenant.now() if now is None else now)
         return target
 
     def delete_key(self, vault: VaultConfig, name: str, now: float | None = None) -> tuple[Key, bool]:
@@ -462,7 +462,7 @@ class KeyVaultState:
             raise errors.key_not_found(name)
         if not vault.enable_soft_delete:
             return key, False
-        at = int(self.world.now() if now is None else now)
+        at = int(self.tenant.now() if now is None else now)
         key.deleted_date = at
         key.scheduled_purge_date = at + int(vault.soft_delete_retention_days) * DAY
         store.deleted[name.lower()] = key
@@ -499,7 +499,7 @@ class KeyVaultState:
     def rotate(self, vault_name: str, name: str, now: float | None = None) -> KeyVersion:
         """A new version like the latest one (exp from the rotation policy's expiryTime)."""
         key = self.get_key(vault_name, name)
-        at = int(self.world.now() if now is None else now)
+        at = int(self.tenant.now() if now is None else now)
         latest = key.latest
         expiry = (key.rotation_policy or {}).get("attributes", {}).get("expiryTime")
         return self.create_key(
@@ -554,7 +554,7 @@ class KeyVaultState:
                 raise errors.bad_parameter("timeBeforeExpiry must be shorter than the policy's expiryTime.")
             trig = {"timeAfterCreate": after} if after else {"timeBeforeExpiry": before}
             actions.append({"trigger": trig, "action": {"type": kind.title()}})
-        at = int(self.world.now() if now is None else now)
+        at = int(self.tenant.now() if now is None else now)
         created = (key.rotation_policy or {}).get("attributes", {}).get("created") or at
         key.rotation_policy = {
             "lifetimeActions": actions,

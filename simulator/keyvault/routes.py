@@ -24,11 +24,11 @@ def _vault(req: SimRequest, key_name: str | None = None) -> Any:
     """The live ARM vault behind this endpoint, after checking the caller may run the operation."""
     if req.q("api-version") is None:
         raise errors.bad_parameter("The 'api-version' query parameter is required.")
-    vault = req.world.arm.find_vault(req.vault_name or "")
+    vault = req.world.kv.peers.find_vault(req.vault_name or "")
     if vault is None:
         raise errors.vault_not_found(req.vault_name)
     assert req.caller is not None  # the core authenticates every Key Vault request
-    authorize(req.world, vault, req.caller, req.operation, key_name)
+    authorize(req.world.kv.peers, vault, req.caller, req.operation, key_name)
     if key_name:
         req.log_target = f"{vault.name}/keys/{key_name}"
     return vault

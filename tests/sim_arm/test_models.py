@@ -10,8 +10,8 @@ import pytest
 from simulator.arm.rbac import action_matches, resolve_role, scope_covers
 from simulator.arm.templates import TemplateError, plan
 from simulator.core.errors import SimError
-from simulator.core.world import World
 from simulator.scenarios.demo import KEYVAULT_ADMIN, POWERPLATFORM_ADMIN, SUBSCRIPTION_ID, build_demo
+from simulator.world import World
 
 SUB = f"/subscriptions/{SUBSCRIPTION_ID}"
 RG = f"{SUB}/resourceGroups/rg-cmk"

@@ -10,7 +10,6 @@ import pytest
 from simulator.bap.models import BapState, same_geo
 from simulator.core.errors import SimError
 from simulator.core.identities import Identity
-from simulator.core.world import World
 from simulator.health import policy_health_status, policy_key_problems
 from simulator.scenarios import load_scenario
 from simulator.scenarios.demo import (
@@ -19,6 +18,7 @@ from simulator.scenarios.demo import (
     EUROPE_ELIGIBLE,
     POWERPLATFORM_ADMIN,
 )
+from simulator.world import World
 from tests.sim_bap.fakes import READ, FakeArm, FakeKv, FakePolicy, FakeVault
 
 FINANCE, HR, SALES, DEV = EUROPE_ELIGIBLE
@@ -455,8 +455,8 @@ def test_requested_by_names_the_caller(t: Tenant) -> None:
 
 
 def test_scenario_cmk_environment_finds_its_policy_by_name_without_a_resource_group() -> None:
-    from simulator.core.world import World
     from simulator.scenarios.demo import build_demo
+    from simulator.world import World
 
     scenario = build_demo()
     scenario["vaults"][0]["keys"] = [{"name": "cmk"}]

@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from simulator.core.errors import SimError
-from simulator.core.world import World
 from simulator.keyvault import models
 from simulator.keyvault.authz import authorize
 from simulator.scenarios.demo import KEYVAULT_ADMIN, build_demo
+from simulator.world import World
 
 VAULT = "kv-cmk-demo"
 DAY = 86400

@@ -1,27 +1,23 @@
-"""The one shared state of the simulator: tenant, identities, the three services, time and faults."""
+"""What every service shares: the tenant, its identities and settings, time, faults and vault endpoints."""
 
 from __future__ import annotations
 
 import copy
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simulator.core.clock import Clock
+from simulator.core.errors import SimError
 from simulator.core.faults import FaultStore
 from simulator.core.identities import Identity, IdentityStore, TokenIssuer
 from simulator.core.ratelimit import RateLimiter
 from simulator.core.reqlog import RequestLog
 from simulator.core.settings import SimSettings
 
-if TYPE_CHECKING:
-    from simulator.arm.models import ArmState
-    from simulator.bap.models import BapState
-    from simulator.keyvault.models import KeyVaultState
 
-
-class World:
-    """Everything the simulated tenant holds; every handler runs under `lock`."""
+class Tenant:
+    """The simulated tenant without its services; every handler runs under `lock`."""
 
     def __init__(
         self,
@@ -47,11 +43,7 @@ class World:
 
     # -- scenario -----------------------------------------------------------------
     def load(self, scenario: dict[str, Any]) -> None:
-        """Build all state from a scenario dict (see docs/simulator.md for its format)."""
-        from simulator.arm.models import ArmState
-        from simulator.bap.models import BapState
-        from simulator.keyvault.models import KeyVaultState
-
+        """Build the tenant, its settings and identities from a scenario dict (see docs/simulator.md)."""
         with self.lock:
             self.tenant_id: str = scenario["tenant_id"]
             self.subscription_id: str = scenario["subscription_id"]
@@ -70,12 +62,6 @@ class World:
                 )
             self.default_identity: str | None = scenario.get("default_identity")
             self._vault_by_port.clear()
-            self.arm: ArmState = ArmState(self)
-            self.kv: KeyVaultState = KeyVaultState(self)
-            self.bap: BapState = BapState(self)
-            self.arm.load(scenario)
-            self.kv.load(scenario)
-            self.bap.load(scenario)
 
     def reset(self) -> None:
         """Rebuild the state from the scenario; faults, request log and rate buckets are cleared too."""
@@ -87,12 +73,7 @@ class World:
             self.load(self.scenario)
 
     def tick(self) -> None:
-        """Settle every timed transition that is due (operations, registrations, lock detection)."""
-        with self.lock:
-            now = self.clock.now()
-            self.arm.tick(now)
-            self.kv.tick(now)
-            self.bap.tick(now)
+        """Settle every timed transition that is due; the services' World (simulator/world.py) has them."""
 
     def now(self) -> float:
         """Simulated Unix time."""
@@ -122,8 +103,6 @@ class World:
             if not self.vault_ports:
                 # Not serving (models-only tests): a stable placeholder endpoint.
                 return f"https://{self.host}:0/{key}"
-            from simulator.core.errors import SimError
-
             raise SimError(
                 409,
                 "VaultEndpointPoolExhausted",
@@ -142,19 +121,13 @@ class World:
         """The vault (lower-case name) served on this port, if any."""
         return self._vault_by_port.get(port)
 
-    # -- dumps ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as JSON (for /_sim/state)."""
-        with self.lock:
-            self.tick()
-            return {
-                "time": self.now(),
-                "clock_scale": self.clock.scale,
-                "tenant_id": self.tenant_id,
-                "subscription_id": self.subscription_id,
-                "settings": self.settings.as_dict(),
-                "identities": {i.name: i.public() for i in self.identities.all()},
-                "arm": self.arm.snapshot(),
-                "keyvault": self.kv.snapshot(),
-                "bap": self.bap.snapshot(),
-            }
+        """The tenant's own part of /_sim/state."""
+        return {
+            "time": self.now(),
+            "clock_scale": self.clock.scale,
+            "tenant_id": self.tenant_id,
+            "subscription_id": self.subscription_id,
+            "settings": self.settings.as_dict(),
+            "identities": {i.name: i.public() for i in self.identities.all()},
+        }

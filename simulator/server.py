@@ -15,10 +15,27 @@ from typing import Any
 
 import uvicorn
 
+from simulator.arm.routes import router as arm_router
+from simulator.bap.routes import router as bap_router
+from simulator.control.routes import router as control_router
 from simulator.core.app import SimulatorApp
+from simulator.core.routing import Router
 from simulator.core.tls import mint_tls
-from simulator.core.world import World
+from simulator.identity.routes import router as identity_router
+from simulator.keyvault.routes import router as keyvault_router
 from simulator.scenarios import load_scenario
+from simulator.world import World
+
+
+def build_routers() -> dict[str, Router]:
+    """Every service's router, by service name."""
+    return {
+        "arm": arm_router,
+        "keyvault": keyvault_router,
+        "bap": bap_router,
+        "control": control_router,
+        "identity": identity_router,
+    }
 
 
 def ensure_loopback(host: str) -> None:
@@ -83,7 +100,7 @@ class SimulatorServer:
         )
         self.world = world
         config = uvicorn.Config(
-            SimulatorApp(world),
+            SimulatorApp(world, build_routers()),
             ssl_certfile=str(tls.cert),
             ssl_keyfile=str(tls.key),
             log_level="warning",
