@@ -61,7 +61,7 @@ def environment_mover(
     )
 
 
-@task(name="move-environment", task_run_name="{action}-{env_id}", cache_policy=NO_CACHE)
+@task(name="move-one-environment", task_run_name="{action}-{env_id}", cache_policy=NO_CACHE)
 def move_one_environment(
     services: Services,
     env_id: str,
