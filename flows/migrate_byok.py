@@ -13,6 +13,7 @@ from cmk.plans.change import ChangePlan
 from cmk.plans.migration import BYOK_RETENTION_DAYS, choose_byok, plan_moves, planned_environments, until
 from cmk.preflight import check_environment
 from cmk.preflight.parameters import Parameters
+from cmk.preflight.target import check_target_policy
 from flows.parts.approval import approve_once
 from flows.parts.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.parts.fanout import merge_plan, run_waves
@@ -25,7 +26,7 @@ from flows.parts.summaries import (
 )
 from tasks.context import Services, open_change
 from tasks.environments import read_environments
-from tasks.policies import preflight_target_policy
+from tasks.policies import read_target_policy
 from tasks.reports import Progress, publish_environment_table
 
 FLOW = "migrate_byok"
@@ -82,7 +83,8 @@ def migrate_byok(
     started = datetime.now(UTC)
 
     # Read
-    policy, _, findings = preflight_target_policy(services, policy_id)
+    target = read_target_policy(services, policy_id)
+    policy, findings = target.policy, check_target_policy(target)
     recorded = services.checkpoints.step("plan")
     targets = []
     if policy is not None:

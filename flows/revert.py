@@ -14,12 +14,12 @@ from cmk.plans.migration import (
     REVERT_KEEP_KEY_DAYS,
     plan_moves,
     planned_environments,
-    policy_health_findings,
     revert_targets,
     until,
 )
 from cmk.preflight import Finding
 from cmk.preflight.parameters import Parameters
+from cmk.preflight.target import policy_health_findings
 from flows.parts.approval import approve_once
 from flows.parts.endings import end_unapproved, finish, publish_change_reports, stop_before_change
 from flows.parts.fanout import merge_plan, run_waves

@@ -7,20 +7,17 @@ import time
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cmk.domain.models import KeyInfo, PolicyInfo, VaultInfo
+from cmk.domain.models import KeyInfo, PolicyInfo
 from cmk.domain.resource_ids import policy_id
 from cmk.errors import CmkError, OperationTimeoutError
 from cmk.plans.lockdown import shares_key
-from cmk.plans.migration import policy_health_findings
 from cmk.preflight import (
     Finding,
     check_identity_permissions,
     check_key,
-    check_policy,
     check_reader_grant,
-    check_vault,
-    sort_findings,
 )
+from cmk.preflight.target import TargetPolicyFacts
 from tasks.context import Services
 from tasks.retry import TRANSIENT_RETRY
 
@@ -91,50 +88,32 @@ def wait_policy_identity(services: Services, policy_id: str, timeout_seconds: fl
     return services.arm.wait_for_policy_identity(policy_id, timeout=timeout_seconds, poll=2)
 
 
-@task(
-    name="preflight-target-policy",
-    **TRANSIENT_RETRY,
-)
-def preflight_target_policy(
-    services: Services, policy_id: str
-) -> tuple[PolicyInfo | None, VaultInfo | None, list[Finding]]:
-    """Read the policy, its vault and key, and check they can take environments now (all reads, no writes)."""
+@task(name="read-target-policy", **TRANSIENT_RETRY)
+def read_target_policy(services: Services, policy_id: str) -> TargetPolicyFacts:
+    """Read the policy, its vault, key and grants, for the rules of a policy environments move onto (GET only)."""
     policy = services.arm.find_policy(policy_id)
     if policy is None:
-        return None, None, check_policy(None, None, policy_id)
-    findings = policy_health_findings(policy)
-    vault = None
+        return TargetPolicyFacts(policy_id, None)
+    vault, vault_error, key, key_assignments = None, None, None, []
     if policy.vault_id:
         try:
             vault = services.keyvault.get_vault(policy.vault_id)
         except CmkError as exc:
-            findings.append(
-                Finding(
-                    "VAULT_UNREADABLE",
-                    "blocking",
-                    policy.vault_id,
-                    f"The policy's vault cannot be read: {exc.message}",
-                    "Check that the vault exists and the Azure identity may read it.",
-                )
-            )
-    findings += check_policy(policy, vault, policy_id)
-    findings += check_vault(vault, policy.vault_id or "")
+            vault_error = exc.message
     if vault is not None:
-        assignments = services.arm.list_role_assignments(vault.id, policy.principal_id) if vault.rbac else []
-        findings += check_identity_permissions(vault, policy, assignments)
+        key_assignments = (
+            services.arm.list_role_assignments(vault.id, policy.principal_id) if vault.rbac else []
+        )
         if policy.key_name:
             try:
                 key = services.keyvault.get_key(vault.uri, policy.key_name, policy.key_version or None)
             except CmkError:
                 key = None
-            findings += check_key(key, key_ref=f"{vault.uri}/keys/{policy.key_name}")
-    if services.admin_object_id:
-        findings += check_reader_grant(
-            services.arm.list_role_assignments(policy.id, services.admin_object_id),
-            services.admin_object_id,
-            policy.id,
-        )
-    return policy, vault, sort_findings(findings)
+    admin = services.admin_object_id
+    readers = services.arm.list_role_assignments(policy.id, admin) if admin else []
+    return TargetPolicyFacts(
+        policy_id, policy, vault, vault_error, key, tuple(key_assignments), admin, tuple(readers)
+    )
 
 
 @task(name="verify-policy-key-access", **TRANSIENT_RETRY)

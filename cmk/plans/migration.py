@@ -20,23 +20,6 @@ def until(start: datetime, days: int) -> str:
     return (start + timedelta(days=days)).date().isoformat()
 
 
-def policy_health_findings(policy: PolicyInfo) -> list[Finding]:
-    """A policy environments are moved onto (or off) must be Healthy: its identity can use its key."""
-    if (policy.health or "").lower() == "healthy":
-        return []
-    return [
-        Finding(
-            "POLICY_NOT_HEALTHY",
-            "blocking",
-            policy.id,
-            f"Enterprise policy {policy.name} is {policy.health or 'of unknown health'}: its identity cannot use "
-            "its key now, so moving environments to or from it would fail.",
-            "Restore the policy identity's access to its key (unlock flow, or grant it), wait until the policy "
-            "reports Healthy, then re-run.",
-        )
-    ]
-
-
 def choose_byok(
     envs: list[EnvironmentInfo], requested: list[str], policy: PolicyInfo
 ) -> tuple[list[EnvironmentInfo], list[Finding]]:
