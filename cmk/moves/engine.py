@@ -230,7 +230,8 @@ class EnvironmentMover:
         checks = sorted(s.next_check for s in (*run.active.values(), *run.waiting.values()))
         first = checks[0]
         if not self._paced():
-            return first
+            # Checks falling due within a twentieth of an operation share a round (and its checkpoint write).
+            return first + min(0.5, 0.05 * (self._expected or 0.0))
         need = self._bulk_from()
         hints = [s.handle.retry_after for s in run.active.values() if s.handle and s.handle.retry_after]
         late = first + 2 * min(hints or [self.default_poll])  # a due check waits at most two poll delays
