@@ -17,7 +17,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
 
 from cmk.clients.credentials import build_credential
-from cmk.clients.retry import RetryPolicy
+from cmk.clients.retry import RetryPolicy, TokenBucket, pacing_for
 from cmk.clients.settings import PowerPlatformSettings
 from cmk.domain.models import CmkLink, EnvironmentInfo, OperationHandle, OperationKind, OperationStatus
 from cmk.errors import (
@@ -125,6 +125,7 @@ class PowerPlatformService:
         change_id: str | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pacing: TokenBucket | None = None,
     ) -> None:
         self.settings = settings
         self.credential = credential or build_credential(settings)
@@ -141,6 +142,16 @@ class PowerPlatformService:
         self._token: tuple[str, float] | None = None
         self._token_lock = threading.Lock()
         self._bap_host = (urlsplit(settings.bap_endpoint).hostname or "").lower()
+        # One bucket per caller and endpoint in the process: every client of this identity shares the limit.
+        # A client with its own sleep (a fake clock) keeps a bucket of its own: waits live in its time.
+        self.pacing = pacing or (
+            pacing_for(
+                "bap", settings.bap_endpoint, settings.actor, settings.rate_per_second, settings.rate_burst
+            )
+            if sleep is time.sleep
+            else TokenBucket(settings.rate_per_second or None, settings.rate_burst)
+        )
+        self.list_pages = 0  # pages of the last full environment list: what the next one costs
 
     def close(self) -> None:
         """Close the HTTP client when this service created it."""
@@ -192,12 +203,16 @@ class PowerPlatformService:
         """One logical request with retries: a response whose status is in ok, else a CmkError."""
         self._check_url(url)
         attempt = 0
+        throttled = False  # this request got a 429 and sleeps its Retry-After itself
         while True:
             attempt += 1
             headers = {
                 "Authorization": f"Bearer {self._bearer()}",
                 "x-ms-client-request-id": str(uuid.uuid4()),
             }
+            wait = self.pacing.reserve(after_429=throttled)
+            if wait > 0:
+                self.sleep(wait)
             try:
                 response = self.http.request(method, url, json=json, headers=headers)
             except httpx.TransportError as exc:
@@ -229,9 +244,14 @@ class PowerPlatformService:
                 )
                 self.sleep(delay)
                 continue
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if response.status_code == 429:
+                throttled = True
+                self.pacing.throttled(retry_after)  # the other requests of this caller wait too
+            else:
+                self.pacing.record()
             if response.status_code in ok:
                 return response
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             delay = self.retry.delay(
                 attempt, status=response.status_code, retry_after=retry_after, idempotent=idempotent
             )
@@ -260,10 +280,13 @@ class PowerPlatformService:
         """Every environment the admin can see, following nextLink."""
         url: str | None = self._env_url()
         out: list[EnvironmentInfo] = []
+        pages = 0
         while url:
             page, _ = self._get_json(url, action="Listing environments", target="environments")
+            pages += 1
             out.extend(environment_info(item) for item in page.get("value") or [])
             url = page.get("nextLink") or page.get("@odata.nextLink")
+        self.list_pages = pages
         return out
 
     def get_environment(self, env_id: str) -> EnvironmentInfo:

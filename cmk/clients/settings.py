@@ -99,6 +99,12 @@ class PowerPlatformSettings(ConnectionSettings):
     governance_api_version: str = "2021-04-01"
     enable_api_version: str = "2018-01-01"
     default_poll_seconds: float = Field(default=10.0, gt=0)  # when an operation sends no Retry-After
+    # -- pacing (client-side rate limit; docs/performance.md) ------------------------------------------
+    # Requests per second this caller sends to BAP; 0 = no known limit: full speed until the service
+    # answers 429, then just below what it let through (cmk/clients/retry.py TokenBucket).
+    rate_per_second: float = Field(default=0.0, ge=0)
+    rate_burst: int = Field(default=20, ge=1)  # requests that may go at once when the bucket is full
+    # -- end of pacing ---------------------------------------------------------------------------------
 
     @model_validator(mode="after")
     def _check_endpoint(self) -> PowerPlatformSettings:

@@ -3,8 +3,13 @@
 One `EnvironmentMover.move()` call drives a whole wave (or one environment) without a thread per environment:
 - it starts at most `concurrency` link (or unlink) operations, writing each operation handle to the change's
   checkpoint the moment the service accepts it, so a killed run resumes by polling, never by posting again;
-- it polls by Retry-After with ONE paged environment list per round when many operations are in flight (a
-  GET per operation handle only when few are), falling back to the stored handle to learn why one failed;
+- it is a sliding window, not rounds: an environment whose operation ended is replaced by the next one at
+  once, so up to `concurrency` operations stay in flight until the set runs out;
+- it checks an operation when it is due (its Retry-After, or the shortest operation time seen in this run),
+  reading the environment itself: ONE paged environment list when enough are due to pay for its pages, else
+  a GET of each due environment; the stored handle is polled only to learn why one did not end as asked;
+- when the client paces its requests (a rate limit is known or was signalled by 429), checks that fall due
+  close together are read together, so polling leaves the budget to the operations;
 - an environment busy with another lifecycle operation (409 OperationNotStartable, or linkStatus Linking or
   Unlinking) is waited for, never counted as done;
 - every environment ends with a row: succeeded, already-done, skipped-done, failed (with the reason) or
@@ -30,6 +35,7 @@ still runs.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -50,6 +56,7 @@ Phase = Literal["unlink", "link", "relink"]
 SWAP_METHODS: tuple[str, ...] = ("link", "unlink-then-link")
 ACTIONS: tuple[str, ...] = ("link", "unlink")
 LINK_ATTEMPTS = 3  # the link after an unlink: the first try and two more, then back to the old policy
+_EARLY = 0.02  # checks due this close are taken in the same round
 
 
 def _linked_system_id(env: EnvironmentInfo) -> str | None:
@@ -73,6 +80,8 @@ class _Slot:
     link_error: str = ""  # why the last of those attempts failed
     resumed: bool = False  # the handle was stored by an earlier run
     not_before: float = 0.0  # no new POST before this time (a retry's poll delay)
+    accepted: float = 0.0  # when the service accepted the current operation
+    next_check: float = 0.0  # when to read this environment next
 
     @property
     def key(self) -> str:
@@ -138,6 +147,7 @@ class EnvironmentMover:
         self.on_row = on_row
         self.log = logger or logging.getLogger(__name__)
         self._staged: dict[str, dict[str, Any]] = {}
+        self._expected: float | None = None  # the shortest operation seen in this run (accepted -> seen done)
 
     @property
     def _target_sid(self) -> str:
@@ -162,8 +172,12 @@ class EnvironmentMover:
         """Current state of these environments: one paged list for many, a GET each for a few."""
         if not env_ids:
             return {}
-        if len(env_ids) >= self.bulk_from:
+        if len(env_ids) >= max(self.bulk_from, self._list_pages()):
             return {e.id.lower(): e for e in self.pp.list_environments()}
+        return self._read_each(env_ids)
+
+    def _read_each(self, env_ids: list[str]) -> dict[str, EnvironmentInfo]:
+        """A GET of each environment; one that is gone is left out."""
         out: dict[str, EnvironmentInfo] = {}
         for env_id in env_ids:
             try:
@@ -172,6 +186,56 @@ class EnvironmentMover:
                 if getattr(exc, "status", None) != 404:
                     raise
         return out
+
+    def _list_pages(self) -> int:
+        """What one environment list costs in requests (pages of the last list; 1 before any)."""
+        return max(1, int(getattr(self.pp, "list_pages", 0) or 1))
+
+    def _paced(self) -> bool:
+        """Whether the client paces its requests: then a request saved is throughput won."""
+        pacing = getattr(self.pp, "pacing", None)
+        return bool(pacing is not None and pacing.limited)
+
+    # -- when to look --------------------------------------------------------------------------------
+    def _hint(self, slot: _Slot, retry_after: float | None = None) -> float:
+        """The service's poll delay for this operation (Retry-After), else the default."""
+        return retry_after or (slot.handle.retry_after if slot.handle else None) or self.default_poll
+
+    def _first_check(self, slot: _Slot) -> float:
+        """When to look at a just-accepted operation: not before Retry-After, nor before the shortest seen."""
+        return slot.accepted + max(self._hint(slot), self._expected or 0.0)
+
+    def _recheck(self, slot: _Slot, retry_after: float | None = None) -> None:
+        """Still running: look again after Retry-After, or sooner while it is just past the expected time."""
+        now, hint = self.clock(), self._hint(slot, retry_after)
+        expected = self._expected
+        if expected and slot.accepted and now < slot.accepted + 1.5 * expected:
+            hint = min(hint, max(0.1, 0.05 * expected))
+        slot.next_check = now + hint
+
+    def _learn(self, slot: _Slot) -> None:
+        """Remember how long an operation of this run took, to look at the next ones when they are due."""
+        if slot.accepted and not slot.resumed:
+            took = self.clock() - slot.accepted
+            if took > 0:
+                self._expected = took if self._expected is None else min(self._expected, took)
+
+    def _bulk_from(self) -> int:
+        """How many due environments make one paged list cheaper than a GET each."""
+        pages = self._list_pages()
+        return max(self.bulk_from, math.ceil(pages / 2) if self._paced() else pages)
+
+    def _wake(self, run: _Run) -> float:
+        """When the next round is due: the first check, or when paced, when enough are due to share a list."""
+        checks = sorted(s.next_check for s in (*run.active.values(), *run.waiting.values()))
+        first = checks[0]
+        if not self._paced():
+            # Checks falling due within a twentieth of an operation share a round (and its checkpoint write).
+            return first + min(0.5, 0.05 * (self._expected or 0.0))
+        need = self._bulk_from()
+        hints = [s.handle.retry_after for s in run.active.values() if s.handle and s.handle.retry_after]
+        late = first + 2 * min(hints or [self.default_poll])  # a due check waits at most two poll delays
+        return min(late, max(first, checks[need - 1])) if len(checks) >= need else late
 
     # -- what done means -----------------------------------------------------------------------------
     def _phase_system_id(self, slot: _Slot) -> str:
@@ -281,6 +345,8 @@ class EnvironmentMover:
             self._failed(run, slot, env, f"the {slot.phase} was refused: {exc}", operation_failed=False)
             return
         slot.handle, slot.resumed = handle, False
+        slot.accepted = self.clock()
+        slot.next_check = self._first_check(slot)
         slot.row.operation_id = handle.operation_id or ""
         # The handle is on disk before anything else happens: a killed run resumes it, never posts again.
         self._stage(
@@ -296,6 +362,7 @@ class EnvironmentMover:
     def _wait(self, run: _Run, slot: _Slot, why: str) -> None:
         if slot.key not in run.waiting:
             self.log.info("%s: busy with another lifecycle operation (%s); waiting for it.", slot.env_id, why)
+        slot.next_check = max(slot.not_before, self.clock() + self.default_poll)
         run.waiting[slot.key] = slot
 
     # -- phase changes and failures ------------------------------------------------------------------
@@ -325,6 +392,7 @@ class EnvironmentMover:
         """Start the slot's phase again after a poll delay (waiting also waits out a busy environment)."""
         slot.handle, slot.resumed = None, False
         slot.not_before = self.clock() + (delay or self.default_poll)
+        slot.next_check = slot.not_before
         self._stage(
             slot.env_id,
             phase=slot.phase,
@@ -407,11 +475,13 @@ class EnvironmentMover:
         if env is not None:
             run.snapshot[slot.key] = env
         if env is not None and env.operation_running and status is None:
+            self._recheck(slot)
             return self._check_deadline(run, slot, "Running")
         phase_done = env is not None and not self._phase_problems(slot, env)
         if not phase_done:
             status = status or self.pp.poll(slot.handle)
             if not status.done:
+                self._recheck(slot, status.retry_after)
                 return self._check_deadline(run, slot, status.state)
             if env is None or status.succeeded:
                 env = self.pp.get_environment(slot.env_id)
@@ -434,6 +504,7 @@ class EnvironmentMover:
                 )
         run.active.pop(slot.key, None)
         assert env is not None
+        self._learn(slot)
         if slot.phase == "unlink" and self.action == "link":
             return self._unlinked(run, slot)
         if slot.phase == "relink":
@@ -530,7 +601,9 @@ class EnvironmentMover:
             if not run.active and not run.waiting:
                 continue
             self._flush()
-            self.sleep(self._delay(run))
+            delay = self._wake(run) - self.clock()
+            if delay > 0:
+                self.sleep(delay)
             self._round(run)
         for slot in run.pending:
             if slot.key not in run.rows:
@@ -544,23 +617,26 @@ class EnvironmentMover:
         return [run.rows[e.lower()] for e in env_ids if e.lower() in run.rows]
 
     def _round(self, run: _Run) -> None:
-        """One polling round: settle what finished, release what stopped being busy."""
-        watched = list(run.active) + list(run.waiting)
-        bulk = len(watched) >= self.bulk_from
-        fresh = self._read(watched) if bulk else {}
-        run.snapshot.update(fresh)
-        for key, slot in list(run.active.items()):
-            status = None
-            env = fresh.get(key) if bulk else None
-            if not bulk:
-                status = self.pp.poll(slot.handle) if slot.handle else None
-                if status is not None and not status.done:
-                    self._check_deadline(run, slot, status.state)
-                    continue
-                env = self.pp.get_environment(slot.env_id)
-            self._settle(run, slot, env, status)
-        for key, slot in list(run.waiting.items()):
-            env = fresh.get(key) if bulk else self.pp.get_environment(slot.env_id)
+        """Look at what is due: settle what finished, release what stopped being busy."""
+        now = self.clock() + _EARLY
+        due_active = [s for s in run.active.values() if s.next_check <= now]
+        due_waiting = [s for s in run.waiting.values() if s.next_check <= now]
+        bulk = len(due_active) + len(due_waiting) >= self._bulk_from()
+        if bulk:
+            # The list shows every environment: settle all in flight, not only the due ones.
+            fresh = {e.id.lower(): e for e in self.pp.list_environments()}
+            run.snapshot.update(fresh)
+            due_active, due_waiting = list(run.active.values()), list(run.waiting.values())
+        else:
+            fresh = self._read_each([s.env_id for s in (*due_active, *due_waiting)])
+        for slot in due_active:
+            if slot.key in run.active:
+                self._settle(run, slot, fresh.get(slot.key), None)
+        for slot in due_waiting:
+            key = slot.key
+            if key not in run.waiting:
+                continue
+            env = fresh.get(key)
             if env is not None:
                 run.snapshot[key] = env
             busy = env is not None and env.operation_running
@@ -577,6 +653,8 @@ class EnvironmentMover:
                             f"again later with the same change id.{stranded}"
                         ),
                     )
+                else:
+                    slot.next_check = max(slot.not_before, self.clock() + self.default_poll)
                 continue
             del run.waiting[key]
             run.queue(slot)
@@ -595,8 +673,3 @@ class EnvironmentMover:
             if run.rows[key].status != "not-started":
                 self._stage(key, row=run.rows[key].to_checkpoint())
         run.unread.clear()
-
-    def _delay(self, run: _Run) -> float:
-        """Seconds until the next poll: the smallest Retry-After the service gave, else the default."""
-        hints = [s.handle.retry_after for s in run.active.values() if s.handle and s.handle.retry_after]
-        return max(0.2, min(hints) if hints else self.default_poll)

@@ -470,3 +470,31 @@ def test_the_checkpoint_stores_the_row_as_report_columns_and_whether_it_was_read
     [row] = mover(pp, ckpt, clock).move(["e1"], concurrency=1)
     assert reopen(ckpt).environment("e1")["row"] == {**row.to_dict(), "read_back": True}
     assert EnvironmentRow.of(reopen(ckpt).environment("e1")["row"]) == row
+
+
+def test_a_finished_operation_is_replaced_at_once_and_the_next_is_looked_at_when_due(
+    pp: FakePowerPlatform, ckpt: CheckpointStore, clock: Clock
+) -> None:
+    ids = [f"e{i}" for i in range(3)]
+    for env_id in ids:
+        pp.add(env_id, OLD)
+    counted = _CountingLists(pp)
+    m = mover(pp, ckpt, clock)
+    m.pp = counted  # type: ignore[assignment]
+    posted_at: list[float] = []
+    start_link = pp.start_link
+
+    def timed_start(env_id: str, system_id: str, *, current: Any = None) -> OperationHandle:
+        posted_at.append(clock.now)
+        return start_link(env_id, system_id, current=current)
+
+    counted.start_link = timed_start  # type: ignore[attr-defined]
+    rows = m.move(ids, concurrency=1)
+    assert [r.status for r in rows] == ["succeeded"] * 3
+    # One at a time, each started the moment the one before was seen done (10 s operations; checks due
+    # within 5 % of an operation share a round).
+    assert posted_at[:2] == [1000.0, 1010.0] and 1020.0 <= posted_at[2] <= 1020.5
+    # After the first read of all three, the first is looked at by Retry-After (5 s, 10 s); the others
+    # only when due (the 10 s the first took), once each.
+    assert counted.gets == 3 + 2 + 1 + 1
+    assert counted.polls == 0
