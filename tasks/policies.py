@@ -19,6 +19,7 @@ from cmk.preflight import (
     check_policy,
     check_reader_grant,
     check_vault,
+    check_vault_network,
     sort_findings,
 )
 from tasks.context import Services
@@ -149,6 +150,7 @@ def verify_policy_key_access(
     vault = services.keyvault.get_vault(vault_id)
     assignments = services.arm.list_role_assignments(vault.id, policy.principal_id) if vault.rbac else []
     findings = check_identity_permissions(vault, policy, assignments)
+    findings += check_vault_network(vault)
     findings += check_key(services.keyvault.get_key(vault.uri, key.name))
     if admin:
         findings += check_reader_grant(services.arm.list_role_assignments(policy.id, admin), admin, policy.id)
