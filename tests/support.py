@@ -56,8 +56,7 @@ def set_vault_network(
     private_endpoint: str | None = None,
     resource_group: str = "rg-cmk",
 ) -> None:
-    """PATCH a vault's network settings (and add an approved private endpoint connection) with the real Key Vault
-    management SDK, as the Key Vault admin."""
+    """PATCH a vault's network settings (and add an approved private endpoint connection) as the Key Vault admin."""
     from azure.mgmt.keyvault import KeyVaultManagementClient
 
     props: dict[str, Any] = {}

@@ -110,3 +110,37 @@ def test_private_endpoint_connections(admin: Clients, quick: RunningSimulator) -
     with pytest.raises(ResourceNotFoundError):
         pec.get("rg-cmk", "kv-cmk-demo", "pe-kv")
     assert admin.kv.vaults.get("rg-cmk", "kv-cmk-demo").properties.private_endpoint_connections == []
+
+
+def test_scenario_network_settings_and_the_trusted_service_rule() -> None:
+    from simulator.scenarios.demo import build_demo
+    from simulator.world import World
+
+    scenario = build_demo()
+    scenario["vaults"][0].update(
+        public_network_access="disabled",
+        network_acls={"bypass": "None"},
+        private_endpoints=[{"name": "pe-1"}, {"name": "pe-2", "status": "Pending"}],
+    )
+    world = World(scenario)
+    vault = world.arm.find_vault("kv-cmk-demo")
+    props = vault.to_json(world.now())["properties"]
+    assert props["publicNetworkAccess"] == "Disabled"
+    assert props["networkAcls"] == {
+        "bypass": "None",
+        "defaultAction": "Allow",
+        "ipRules": [],
+        "virtualNetworkRules": [],
+    }
+    states = [
+        c["properties"]["privateLinkServiceConnectionState"]["status"]
+        for c in props["privateEndpointConnections"]
+    ]
+    assert states == ["Approved", "Pending"]
+    assert "public network access is Disabled" in (world.vault_network_problem(vault.id) or "")
+    vault.public_network_access = "Enabled"
+    assert world.vault_network_problem(vault.id) is None  # default action Allow: nothing to bypass
+    vault.network_acls = {**props["networkAcls"], "defaultAction": "Deny"}
+    assert "firewall denies" in (world.vault_network_problem(vault.id) or "")
+    vault.network_acls["bypass"] = "AzureServices"
+    assert world.vault_network_problem(vault.id) is None
