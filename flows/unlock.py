@@ -33,6 +33,7 @@ from tasks.context import Change, Services, open_change
 from tasks.environments import read_environments, reenable_environment
 from tasks.policies import read_policy, wait_policy_health
 from tasks.reports import publish_journal, publish_outcome, publish_summary
+from tasks.vaults import find_vault
 
 FLOW = "unlock"
 MAX_CONCURRENCY = 16
@@ -92,6 +93,7 @@ def unlock(
     # Read
     restore, policy_id, blast = what_to_restore(services, lock_change_id, policy_id.strip(), list(grants))
     policy = read_policy(services, policy_id)
+    vault = find_vault(services, policy.vault_id) if policy is not None and policy.vault_id else None
     present = read_grants_in_place(services, restore) if policy is not None else [False] * len(restore)
     envs = read_environments(services)
     targets = targets_given or (restore_targets(blast, envs, policy) if policy is not None else [])
@@ -108,6 +110,7 @@ def unlock(
         targets,
         explicit=bool(targets_given),
         notes=notes,
+        vault=vault,
     )
     source = f"the journal of lock `{lock_change_id}`" if lock_change_id else "the grants given"
     plan_md = unlock_plan_markdown(plan, policy.name if policy else policy_id, source)

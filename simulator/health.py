@@ -30,6 +30,9 @@ def policy_key_problems(peers: HealthPeers, policy: Any) -> list[str]:
     if vault is None:
         return [f"the key vault '{vault_id}' does not exist or is soft-deleted"]
     problems: list[str] = []
+    network = peers.vault_network_problem(vault.id)
+    if network:
+        problems.append(network)
     if vault.enable_rbac_authorization:
         missing = [a for a in REQUIRED_DATA_ACTIONS if not peers.has_data_action(principal, vault.id, a)]
         if missing:

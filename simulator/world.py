@@ -61,6 +61,10 @@ class World(Tenant):
         """Every enterprise policy with this name."""
         return list(self.arm.find_policies_by_name(name))
 
+    def vault_network_problem(self, resource_id: str) -> str | None:
+        """Why a trusted Microsoft service cannot reach the vault over the network, or None."""
+        return self.arm.vault_network_problem(resource_id)
+
     def has_action(self, principal_oid: str, scope: str, action: str) -> bool:
         """ARM RBAC: a control-plane action."""
         return self.arm.has_action(principal_oid, scope, action)

@@ -16,6 +16,7 @@ from cmk.preflight import (
     check_identity_permissions,
     check_key,
     check_reader_grant,
+    check_vault_network,
 )
 from cmk.preflight.target import TargetPolicyFacts
 from tasks.context import Services
@@ -128,6 +129,7 @@ def verify_policy_key_access(
     vault = services.keyvault.get_vault(vault_id)
     assignments = services.arm.list_role_assignments(vault.id, policy.principal_id) if vault.rbac else []
     findings = check_identity_permissions(vault, policy, assignments)
+    findings += check_vault_network(vault)
     findings += check_key(services.keyvault.get_key(vault.uri, key.name))
     if admin:
         findings += check_reader_grant(services.arm.list_role_assignments(policy.id, admin), admin, policy.id)

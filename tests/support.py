@@ -45,3 +45,35 @@ def ready_for_flows(sim: Any, tmp_path: Path, **settings: Any) -> Iterator[Any]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def set_vault_network(
+    endpoints: dict[str, Any],
+    vault: str,
+    *,
+    public_network_access: str | None = None,
+    network_acls: dict[str, Any] | None = None,
+    private_endpoint: str | None = None,
+    resource_group: str = "rg-cmk",
+) -> None:
+    """PATCH a vault's network settings (and add an approved private endpoint connection) as the Key Vault admin."""
+    from azure.mgmt.keyvault import KeyVaultManagementClient
+
+    props: dict[str, Any] = {}
+    if public_network_access is not None:
+        props["publicNetworkAccess"] = public_network_access
+    if network_acls is not None:
+        props["networkAcls"] = network_acls
+    client = KeyVaultManagementClient(
+        mi_credential(endpoints, "keyvault-admin"),
+        endpoints["subscription_id"],
+        base_url=endpoints["arm"],
+        connection_verify=endpoints["ca_bundle"],
+    )
+    with client:
+        client.vaults.update(resource_group, vault, {"properties": props})
+        if private_endpoint:
+            state = {"privateLinkServiceConnectionState": {"status": "Approved"}}
+            client.private_endpoint_connections.put(
+                resource_group, vault, private_endpoint, {"properties": state}
+            )

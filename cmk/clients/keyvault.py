@@ -12,7 +12,7 @@ from azure.mgmt.keyvault import KeyVaultManagementClient
 from cmk.clients.credentials import build_credential
 from cmk.clients.sdk import CorrelationCapture, client_kwargs, mgmt_kwargs, translated
 from cmk.clients.settings import AzureSettings
-from cmk.domain.models import AccessPolicyInfo, KeyInfo, RotationPolicyInfo, VaultInfo
+from cmk.domain.models import AccessPolicyInfo, KeyInfo, PrivateEndpointInfo, RotationPolicyInfo, VaultInfo
 from cmk.domain.resource_ids import parse_vault_id
 from cmk.errors import NotFoundError, PreconditionFailedError
 from cmk.state.journal import Journal, JournalContext
@@ -50,7 +50,7 @@ def key_info(key: KeyVaultKey) -> KeyInfo:
 
 
 def vault_info(data: dict[str, Any]) -> VaultInfo:
-    """A VaultInfo from the vault's REST JSON."""
+    """A VaultInfo from the vault's REST JSON (the SDK model's as_dict() keeps the REST names)."""
     props = data.get("properties") or {}
     ref = parse_vault_id(data["id"])
     policies = tuple(
@@ -62,6 +62,17 @@ def vault_info(data: dict[str, Any]) -> VaultInfo:
             tenant_id=entry.get("tenantId"),
         )
         for entry in props.get("accessPolicies") or []
+    )
+    acls = props.get("networkAcls") or {}
+    endpoints = tuple(
+        PrivateEndpointInfo(
+            id=item.get("id") or "",
+            private_endpoint_id=((item.get("properties") or {}).get("privateEndpoint") or {}).get("id"),
+            status=((item.get("properties") or {}).get("privateLinkServiceConnectionState") or {}).get(
+                "status"
+            ),
+        )
+        for item in props.get("privateEndpointConnections") or []
     )
     return VaultInfo(
         id=data["id"],
@@ -77,6 +88,11 @@ def vault_info(data: dict[str, Any]) -> VaultInfo:
         tenant_id=props.get("tenantId"),
         location=data.get("location"),
         public_network_access=props.get("publicNetworkAccess"),
+        network_default_action=acls.get("defaultAction"),
+        network_bypass=acls.get("bypass"),
+        ip_rules=tuple(r.get("value", "") for r in acls.get("ipRules") or []),
+        virtual_network_rules=tuple(r.get("id", "") for r in acls.get("virtualNetworkRules") or []),
+        private_endpoints=endpoints,
     )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "OperationHandle",
     "OperationStatus",
     "PolicyInfo",
+    "PrivateEndpointInfo",
     "ResourceRef",
     "RoleAssignmentInfo",
     "VaultInfo",
@@ -58,12 +59,46 @@ class VaultInfo:
     access_policies: tuple[AccessPolicyInfo, ...] = ()
     tenant_id: str | None = None
     location: str | None = None
-    public_network_access: str | None = None
+    public_network_access: str | None = None  # Enabled | Disabled (absent: Enabled)
+    network_default_action: str | None = None  # networkAcls.defaultAction: Allow | Deny (absent: Allow)
+    network_bypass: str | None = None  # networkAcls.bypass: AzureServices | None (absent: AzureServices)
+    ip_rules: tuple[str, ...] = ()
+    virtual_network_rules: tuple[str, ...] = ()  # subnet ids
+    private_endpoints: tuple[PrivateEndpointInfo, ...] = ()
 
     def access_policy_for(self, object_id: str) -> AccessPolicyInfo | None:
         """The access-policy entry of a principal, if any."""
         wanted = object_id.lower()
         return next((p for p in self.access_policies if p.object_id.lower() == wanted), None)
+
+    @property
+    def public_access_disabled(self) -> bool:
+        """Whether public network access is switched off (only private endpoints and the bypass get through)."""
+        return (self.public_network_access or "").lower() == "disabled"
+
+    @property
+    def firewall_denies(self) -> bool:
+        """Whether the firewall's default action is Deny (only ipRules, virtualNetworkRules and the bypass pass)."""
+        return (self.network_default_action or "").lower() == "deny"
+
+    @property
+    def network_restricted(self) -> bool:
+        """Whether the vault is behind its firewall or reachable only privately."""
+        return self.public_access_disabled or self.firewall_denies
+
+    @property
+    def trusted_services_bypass(self) -> bool:
+        """Whether "Allow trusted Microsoft services to bypass this firewall" is on (the spec's default when unset)."""
+        return (self.network_bypass or "AzureServices").lower() == "azureservices"
+
+
+@dataclass(frozen=True)
+class PrivateEndpointInfo:
+    """One private endpoint connection of a vault: its id, the endpoint and the connection's status."""
+
+    id: str
+    private_endpoint_id: str | None = None
+    status: str | None = None  # Pending | Approved | Rejected | Disconnected
 
 
 @dataclass(frozen=True)

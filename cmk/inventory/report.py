@@ -96,7 +96,8 @@ def assess(snapshot: TenantSnapshot, now: datetime, margin_days: int = 30) -> In
                     "high",
                     policy.id,
                     f"Policy {policy.name} reports health {policy.health}: its identity cannot use its key.",
-                    "Restore the identity's Get/WrapKey/UnwrapKey on the key (or the RBAC role), then run unlock.",
+                    "Restore the identity's Get/WrapKey/UnwrapKey on the key (or the RBAC role), or the vault's "
+                    "trusted-services bypass, then run unlock.",
                     envs,
                 )
             )

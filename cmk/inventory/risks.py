@@ -45,6 +45,8 @@ class Risk:
 VAULT_RISKS: dict[str, tuple[str, RiskSeverity]] = {
     "VAULT_SOFT_DELETE_OFF": ("vault-soft-delete-off", "high"),
     "VAULT_PURGE_PROTECTION_OFF": ("vault-purge-protection-off", "high"),
+    "VAULT_NETWORK_BLOCKS_SERVICE": ("vault-network-blocks-service", "high"),
+    "VAULT_NETWORK_BYPASS_IMPLICIT": ("vault-network-bypass-implicit", "low"),
 }
 
 
@@ -132,7 +134,7 @@ def key_risks(
 
 
 def vault_risks(vault: VaultInfo, envs: tuple[str, ...]) -> list[Risk]:
-    """Soft delete and purge protection, which CMK requires: the preflight's vault rules."""
+    """Soft delete, purge protection and a network that lets the service in: the preflight's vault rules."""
     return risks_from_findings(check_vault(vault, vault.id), VAULT_RISKS, envs)
 
 

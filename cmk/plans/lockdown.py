@@ -19,7 +19,7 @@ from cmk.domain.resource_ids import parse_vault_id, scope_covers
 from cmk.domain.roles import KEY_WRAP_ROLES
 from cmk.domain.rows import EnvironmentRow
 from cmk.plans.change import ChangePlan, PlannedWrite, Service
-from cmk.preflight import Finding
+from cmk.preflight import Finding, check_vault_network
 
 RevokeMethod = Literal["access_policy", "role_assignment", "disable_key"]
 REVOKE_METHODS: tuple[str, ...] = ("access_policy", "role_assignment", "disable_key")
@@ -424,9 +424,14 @@ def plan_unlock(
     *,
     explicit: bool,
     notes: list[str] | None = None,
+    vault: VaultInfo | None = None,
 ) -> ChangePlan[LockRow]:
-    """The unlock's writes: restore each grant the lock removed, then re-enable each environment still offline."""
+    """The unlock's writes: restore each grant the lock removed, then re-enable each environment still offline.
+
+    vault is the policy's vault: when its network keeps the service out, restoring access cannot unlock anything.
+    """
     plan = ChangePlan[LockRow]("unlock", change_id, requested_by, notes=list(notes or []))
+    plan.findings += check_vault_network(vault)
     if policy is None:
         plan.findings.append(
             Finding(

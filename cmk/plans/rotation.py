@@ -31,6 +31,7 @@ from cmk.preflight import (
     check_identity_permissions,
     check_key,
     check_vault,
+    check_vault_network,
     find_requested,
     same_geo,
     sort_findings,
@@ -386,6 +387,9 @@ def plan_policy_swap(
     kty, size = (state.old_key.kty, state.old_key.size or 2048) if state.old_key else DEFAULT_KEY
     targets, findings = _targets(state, request)
     findings += check_vault(new_vault, new_vault.id)
+    if not same_id(old_vault.id, new_vault.id):
+        # the old policy keeps using its key until each environment moves: its vault must stay reachable
+        findings += check_vault_network(old_vault)
     # a swap re-wraps with the old key, so the old identity must still be able to use it
     findings += check_identity_permissions(old_vault, old, state.old_assignments)
     findings += check_key(state.old_key, key_ref=key_target(old_vault.uri, old.key_name or ""))

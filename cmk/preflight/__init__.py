@@ -14,7 +14,7 @@ from cmk.preflight.key import check_key
 from cmk.preflight.policy import check_policy
 from cmk.preflight.reader import check_reader_grant
 from cmk.preflight.run import PreflightReport, run_preflight
-from cmk.preflight.vault import check_vault
+from cmk.preflight.vault import check_vault, check_vault_network
 
 __all__ = [
     "Finding",
@@ -27,6 +27,7 @@ __all__ = [
     "check_policy",
     "check_reader_grant",
     "check_vault",
+    "check_vault_network",
     "find_requested",
     "findings_to_json",
     "normalise_geo",

@@ -332,6 +332,22 @@ class ArmState:
         """accessPolicies/{add|replace|remove}."""
         return self._vaults.update_vault_access_policy(resource_group, name, kind, body)
 
+    def vault_network_problem(self, resource_id: str) -> str | None:
+        """Why a trusted Microsoft service cannot reach this vault over the network, or None."""
+        return self._vaults.vault_network_problem(resource_id)
+
+    def get_connection(self, resource_group: str, name: str, connection: str) -> tuple[Vault, Any]:
+        """A private endpoint connection of a vault, or 404."""
+        return self._vaults.get_connection(resource_group, name, connection)
+
+    def put_connection(self, resource_group: str, name: str, connection: str, body: Any) -> tuple[Vault, Any]:
+        """Create or update a private endpoint connection."""
+        return self._vaults.put_connection(resource_group, name, connection, body)
+
+    def delete_connection(self, resource_group: str, name: str, connection: str) -> bool:
+        """Remove a private endpoint connection; False when there was none."""
+        return self._vaults.delete_connection(resource_group, name, connection)
+
     def delete_vault(self, resource_group: str, name: str) -> bool:
         """Delete a vault (soft delete when enabled); False when there was none."""
         return self._vaults.delete_vault(resource_group, name)

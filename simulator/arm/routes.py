@@ -341,6 +341,49 @@ def delete_vault(req: SimRequest) -> SimResponse:
     return SimResponse(200 if arm_state.delete_vault(req.params["rg"], req.params["name"]) else 204, None)
 
 
+PEC = VAULT + "/privateEndpointConnections"
+
+
+@arm("GET", PEC, "list_private_endpoint_connections")
+def list_private_endpoint_connections(req: SimRequest) -> dict[str, Any]:
+    arm_state = state(req)
+    scope = f"{arm_state.rg_scope(req.params['rg'])}{KV}/vaults/{req.params['name']}"
+    authorize(req, scope, "Microsoft.KeyVault/vaults/privateEndpointConnections/read")
+    vault = arm_state.get_vault(req.params["rg"], req.params["name"])
+    return page([vault.connection_json(c) for c in vault.private_endpoint_connections])
+
+
+@arm("GET", PEC + "/{pec}", "get_private_endpoint_connection")
+def get_private_endpoint_connection(req: SimRequest) -> dict[str, Any]:
+    arm_state = state(req)
+    scope = f"{arm_state.rg_scope(req.params['rg'])}{KV}/vaults/{req.params['name']}"
+    authorize(req, scope, "Microsoft.KeyVault/vaults/privateEndpointConnections/read")
+    vault, connection = arm_state.get_connection(req.params["rg"], req.params["name"], req.params["pec"])
+    return vault.connection_json(connection)
+
+
+@arm("PUT", PEC + "/{pec}", "put_private_endpoint_connection")
+def put_private_endpoint_connection(req: SimRequest) -> dict[str, Any]:
+    arm_state = state(req)
+    scope = f"{arm_state.rg_scope(req.params['rg'])}{KV}/vaults/{req.params['name']}"
+    authorize(req, scope, "Microsoft.KeyVault/vaults/privateEndpointConnections/write")
+    vault, connection = arm_state.put_connection(
+        req.params["rg"], req.params["name"], req.params["pec"], req.json()
+    )
+    req.log_target = vault.name
+    return vault.connection_json(connection)
+
+
+@arm("DELETE", PEC + "/{pec}", "delete_private_endpoint_connection")
+def delete_private_endpoint_connection(req: SimRequest) -> SimResponse:
+    arm_state = state(req)
+    scope = f"{arm_state.rg_scope(req.params['rg'])}{KV}/vaults/{req.params['name']}"
+    authorize(req, scope, "Microsoft.KeyVault/vaults/privateEndpointConnections/delete")
+    req.log_target = req.params["name"]
+    removed = arm_state.delete_connection(req.params["rg"], req.params["name"], req.params["pec"])
+    return SimResponse(202 if removed else 204, None)
+
+
 @arm("PUT", VAULT + "/accessPolicies/{kind}", "update_vault_access_policy")
 def update_vault_access_policy(req: SimRequest) -> dict[str, Any]:
     arm_state = state(req)

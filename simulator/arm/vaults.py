@@ -1,4 +1,5 @@
-"""Microsoft.KeyVault/vaults: the vault resource, its access policies, the RP's rules and the VaultBackend."""
+"""Microsoft.KeyVault/vaults: the vault resource, its access policies and network rules, the RP's rules and the
+VaultBackend."""
 
 from __future__ import annotations
 
@@ -39,6 +40,81 @@ KEY_PERMISSIONS = (
 )
 _VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 _PERMISSION_KINDS = ("keys", "secrets", "certificates", "storage")
+_BYPASS = {"azureservices": "AzureServices", "none": "None"}
+_DEFAULT_ACTION = {"allow": "Allow", "deny": "Deny"}
+_PUBLIC_ACCESS = {"enabled": "Enabled", "disabled": "Disabled"}
+_CONNECTION_STATUS = {s.lower(): s for s in ("Pending", "Approved", "Rejected", "Disconnected")}
+PEC_TYPE = "Microsoft.KeyVault/vaults/privateEndpointConnections"
+
+
+def _known(value: Any, allowed: dict[str, str], prop: str) -> str:
+    """A case-insensitive enum value in its canonical spelling, or 400 BadRequest."""
+    canonical = allowed.get(str(value).lower()) if isinstance(value, str) else None
+    if canonical is None:
+        raise SimError(
+            400,
+            "BadRequest",
+            f"The property \"{prop}\" has an invalid value '{value}'. Allowed values are "
+            f"{', '.join(repr(v) for v in allowed.values())}.",
+        )
+    return canonical
+
+
+def parse_network_acls(value: Any) -> dict[str, Any] | None:
+    """REST networkAcls checked and completed with the spec's defaults (bypass AzureServices, defaultAction Allow)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SimError(400, "BadRequest", 'The property "networkAcls" must be an object.')
+    ip_rules = value.get("ipRules") or []
+    vnet_rules = value.get("virtualNetworkRules") or []
+    if not isinstance(ip_rules, list) or not all(isinstance(r, dict) and r.get("value") for r in ip_rules):
+        raise SimError(
+            400,
+            "BadRequest",
+            'Every "networkAcls.ipRules" entry needs a "value" (an IPv4 address or CIDR range).',
+        )
+    if not isinstance(vnet_rules, list) or not all(isinstance(r, dict) and r.get("id") for r in vnet_rules):
+        raise SimError(
+            400, "BadRequest", 'Every "networkAcls.virtualNetworkRules" entry needs an "id" (a subnet id).'
+        )
+    return {
+        "bypass": _known(value.get("bypass") or "AzureServices", _BYPASS, "networkAcls.bypass"),
+        "defaultAction": _known(
+            value.get("defaultAction") or "Allow", _DEFAULT_ACTION, "networkAcls.defaultAction"
+        ),
+        "ipRules": [{"value": str(r["value"])} for r in ip_rules],
+        "virtualNetworkRules": [
+            {
+                "id": str(r["id"]),
+                "ignoreMissingVnetServiceEndpoint": bool(r.get("ignoreMissingVnetServiceEndpoint")),
+            }
+            for r in vnet_rules
+        ],
+    }
+
+
+@dataclass
+class PrivateEndpointConnection:
+    """One private endpoint connection of a vault (the endpoint itself lives in Microsoft.Network, not modelled)."""
+
+    name: str
+    private_endpoint_id: str
+    status: str = "Approved"
+    description: str = ""
+    etag: str = ""
+
+    def properties(self) -> dict[str, Any]:
+        """The connection's REST properties."""
+        return {
+            "privateEndpoint": {"id": self.private_endpoint_id},
+            "privateLinkServiceConnectionState": {
+                "status": self.status,
+                "description": self.description,
+                "actionsRequired": "None",
+            },
+            "provisioningState": "Succeeded",
+        }
 
 
 @dataclass
@@ -111,6 +187,7 @@ class Vault:
     enabled_for_template_deployment: bool = False
     public_network_access: str = "Enabled"
     network_acls: dict[str, Any] | None = None
+    private_endpoint_connections: list[PrivateEndpointConnection] = field(default_factory=list)
     access_policies: list[AccessPolicyEntry] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
@@ -146,6 +223,37 @@ class Vault:
             granted.discard("all")
         return granted
 
+    def service_network_problem(self) -> str | None:
+        """Why a trusted Microsoft service (Power Platform) cannot reach this vault over the network, or None."""
+        acls = self.network_acls or {}
+        if acls.get("bypass", "AzureServices") == "AzureServices":
+            return None
+        if self.public_network_access == "Disabled":
+            blocked = "public network access is Disabled"
+        elif acls.get("defaultAction") == "Deny":
+            blocked = "its firewall denies by default"
+        else:
+            return None
+        return (
+            f"the key vault '{self.name}' cannot be reached: {blocked} and trusted Microsoft services may not "
+            "bypass the firewall (networkAcls.bypass is None)"
+        )
+
+    def connection_id(self, name: str) -> str:
+        """The ARM id of one of its private endpoint connections."""
+        return f"{self.id}/privateEndpointConnections/{name}"
+
+    def connection_json(self, connection: PrivateEndpointConnection) -> dict[str, Any]:
+        """The PrivateEndpointConnection resource."""
+        return {
+            "id": self.connection_id(connection.name),
+            "name": connection.name,
+            "type": PEC_TYPE,
+            "location": self.location,
+            "etag": connection.etag,
+            "properties": connection.properties(),
+        }
+
     def provisioning_state(self, now: float) -> str:
         """RegisteringDns until the create operation settles, then Succeeded."""
         return "Succeeded" if now >= self.ready_at else "RegisteringDns"
@@ -173,7 +281,10 @@ class Vault:
                 "networkAcls": self.network_acls,
                 "publicNetworkAccess": self.public_network_access,
                 "provisioningState": self.provisioning_state(now),
-                "privateEndpointConnections": [],
+                "privateEndpointConnections": [
+                    {"id": self.connection_id(c.name), "etag": c.etag, "properties": c.properties()}
+                    for c in self.private_endpoint_connections
+                ],
             },
         }
 
@@ -282,9 +393,11 @@ def apply_properties(vault: Vault, props: dict[str, Any], *, creating: bool, def
         if props.get(rest_name) is not None:
             setattr(vault, attr, bool(props[rest_name]))
     if props.get("publicNetworkAccess") is not None:
-        vault.public_network_access = str(props["publicNetworkAccess"])
+        vault.public_network_access = _known(
+            props["publicNetworkAccess"], _PUBLIC_ACCESS, "publicNetworkAccess"
+        )
     if "networkAcls" in props:
-        vault.network_acls = props["networkAcls"]
+        vault.network_acls = parse_network_acls(props["networkAcls"])
     if "accessPolicies" in props and props["accessPolicies"] is not None:
         if not isinstance(props["accessPolicies"], list):
             raise SimError(400, "BadRequest", 'The property "accessPolicies" must be an array.')
@@ -349,7 +462,20 @@ class VaultBackend:
             tags=dict(spec.get("tags") or {}),
             created_at=self.tenant.now(),
             ready_at=0.0,
+            public_network_access=_known(
+                spec.get("public_network_access", "Enabled"), _PUBLIC_ACCESS, "public_network_access"
+            ),
+            network_acls=parse_network_acls(spec.get("network_acls")),
         )
+        for pe in spec.get("private_endpoints") or []:
+            vault.private_endpoint_connections.append(
+                PrivateEndpointConnection(
+                    name=pe["name"],
+                    private_endpoint_id=pe.get("private_endpoint_id") or self._endpoint_id(vault, pe["name"]),
+                    status=_known(pe.get("status", "Approved"), _CONNECTION_STATUS, "status"),
+                    etag=f'W/"{self.tenant.now():.0f}"',
+                )
+            )
         for entry in spec.get("access_policies") or []:
             vault.access_policies.append(
                 AccessPolicyEntry(
@@ -372,6 +498,66 @@ class VaultBackend:
         name = resource_id.rstrip("/").rsplit("/", 1)[-1]
         vault = self.find_vault(name)
         return vault if vault is not None and vault.id.lower() == resource_id.rstrip("/").lower() else None
+
+    def vault_network_problem(self, resource_id: str) -> str | None:
+        """Why a trusted Microsoft service cannot reach the live vault with this id, or None (also when none)."""
+        vault = self.find_vault_by_id(resource_id)
+        return vault.service_network_problem() if vault is not None else None
+
+    def _endpoint_id(self, vault: Vault, name: str) -> str:
+        return (
+            f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+            f"/providers/Microsoft.Network/privateEndpoints/{name}"
+        )
+
+    def get_connection(
+        self, resource_group: str, name: str, connection: str
+    ) -> tuple[Vault, PrivateEndpointConnection]:
+        """A private endpoint connection of a vault, or 404 PrivateEndpointConnectionNotFound."""
+        vault = self.get_vault(resource_group, name)
+        found = next(
+            (c for c in vault.private_endpoint_connections if c.name.lower() == connection.lower()), None
+        )
+        if found is None:
+            raise SimError(
+                404,
+                "PrivateEndpointConnectionNotFound",
+                f"The private endpoint connection '{connection}' of vault '{vault.name}' was not found.",
+            )
+        return vault, found
+
+    def put_connection(
+        self, resource_group: str, name: str, connection: str, body: Any
+    ) -> tuple[Vault, PrivateEndpointConnection]:
+        """Create or update a private endpoint connection (its state, and its endpoint id when created)."""
+        vault = self.get_vault(resource_group, name)
+        props = (body or {}).get("properties") if isinstance(body, dict) else None
+        if not isinstance(props, dict):
+            raise SimError(400, "BadRequest", "The parameter 'properties' is required.")
+        state = props.get("privateLinkServiceConnectionState") or {}
+        existing = next(
+            (c for c in vault.private_endpoint_connections if c.name.lower() == connection.lower()), None
+        )
+        if existing is None:
+            endpoint = (props.get("privateEndpoint") or {}).get("id") or self._endpoint_id(vault, connection)
+            existing = PrivateEndpointConnection(connection, str(endpoint))
+            vault.private_endpoint_connections.append(existing)
+        if state.get("status") is not None:
+            existing.status = _known(
+                state["status"], _CONNECTION_STATUS, "privateLinkServiceConnectionState.status"
+            )
+        if state.get("description") is not None:
+            existing.description = str(state["description"])
+        existing.etag = f'W/"{self.tenant.now():.3f}"'
+        return vault, existing
+
+    def delete_connection(self, resource_group: str, name: str, connection: str) -> bool:
+        """Remove a private endpoint connection; False when there was none."""
+        vault = self.get_vault(resource_group, name)
+        kept = [c for c in vault.private_endpoint_connections if c.name.lower() != connection.lower()]
+        removed = len(kept) != len(vault.private_endpoint_connections)
+        vault.private_endpoint_connections = kept
+        return removed
 
     def _vault_uri(self, name: str) -> str:
         uri = self.tenant.allocate_vault_uri(name)

@@ -46,6 +46,10 @@ class HealthPeers(RoleCheck, Protocol):
         """Why the key cannot be used now, or None."""
         ...
 
+    def vault_network_problem(self, resource_id: str) -> str | None:
+        """Why a trusted Microsoft service cannot reach the vault over the network (firewall, no bypass), or None."""
+        ...
+
 
 class ArmPeers(Protocol):
     """What ARM asks the others: linked environments, the policy's health, dropping a purged vault's keys."""

@@ -19,6 +19,7 @@ class FakeVault:
     enable_rbac_authorization: bool = False
     deleted: bool = False
     permissions: dict[str, set[str]] = field(default_factory=dict)
+    network_problem: str | None = None  # what ARM's network rule would say
 
     @property
     def id(self) -> str:
@@ -92,6 +93,11 @@ class FakeArm:
     def find_vault_by_id(self, resource_id: str) -> FakeVault | None:
         """Live vault by ARM id."""
         return next((v for v in self.vaults if v.id.lower() == resource_id.lower() and not v.deleted), None)
+
+    def vault_network_problem(self, resource_id: str) -> str | None:
+        """The live vault's network problem, as the test set it."""
+        vault = self.find_vault_by_id(resource_id)
+        return vault.network_problem if vault is not None else None
 
     def has_action(self, principal_oid: str, scope: str, action: str) -> bool:
         """Exact-scope grant."""

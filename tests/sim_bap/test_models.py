@@ -417,6 +417,10 @@ def test_health_problems_cover_each_cause(t: Tenant) -> None:
     t.vault.permissions[MI_EU] = {"get", "wrapkey", "unwrapkey"}
     t.kv.problems[("kv-cmk-demo", "cmk")] = "the key 'cmk' is disabled"
     assert policy_key_problems(t.world, t.policy) == ["the key 'cmk' is disabled"]
+    t.kv.problems.clear()
+    t.vault.network_problem = "the key vault 'kv-cmk-demo' cannot be reached: its firewall denies by default"
+    assert policy_key_problems(t.world, t.policy) == [t.vault.network_problem]
+    assert policy_health_status(t.world, t.policy) == "Unhealthy"
     t.vault.deleted = True
     assert "soft-deleted" in policy_key_problems(t.world, t.policy)[0]
 
