@@ -11,7 +11,15 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from cmk.domain.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.domain.models import (
+    EnvironmentInfo,
+    KeyInfo,
+    KeyLifetime,
+    PolicyInfo,
+    RoleAssignmentInfo,
+    RotationPolicyInfo,
+    VaultInfo,
+)
 from cmk.domain.resource_ids import same_id
 from cmk.domain.rows import EnvironmentRow
 from cmk.plans.change import ChangePlan, PlannedWrite, environment_writes
@@ -32,6 +40,8 @@ FLOW = "onboard"
 PROVIDER = "Microsoft.PowerPlatform"
 REGISTER_PROVIDER = "register provider"
 CREATE_KEY = "create key"
+SET_ROTATION_POLICY = "set key rotation policy"
+DEFAULT_LIFETIME = KeyLifetime("P2Y", "P18M", "P30D")
 DEPLOY_POLICY = "deploy enterprise policy"
 GRANT_KEY_ACCESS = "grant key access"
 GRANT_READER = "grant Reader"
@@ -56,6 +66,7 @@ class OnboardingRequest:
     environments: tuple[str, ...] = ()
     admin_object_id: str = ""
     notes: tuple[str, ...] = ()
+    lifetime: KeyLifetime | None = DEFAULT_LIFETIME
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class OnboardingState:
     environments: list[EnvironmentInfo] = field(default_factory=list)
     key_access: list[RoleAssignmentInfo] = field(default_factory=list)  # the policy identity's, RBAC vaults
     reader_grants: list[RoleAssignmentInfo] = field(default_factory=list)  # the admin's, on the policy
+    rotation: RotationPolicyInfo | None = None  # the existing key's
 
 
 def onboarding_request(
@@ -89,9 +101,13 @@ def onboarding_request(
     concurrency: int,
     canary_size: int,
     failure_threshold: int,
+    key_expires_in: str = DEFAULT_LIFETIME.expires_in,
+    key_rotate_after: str = DEFAULT_LIFETIME.rotate_after_create or "",
+    key_notify_before_expiry: str = DEFAULT_LIFETIME.notify_before_expiry or "",
 ) -> OnboardingRequest:
     """The flow's parameters checked against Azure's rules; raises InvalidParameterError listing every refusal."""
     p = Parameters()
+    lifetime = p.key_lifetime(key_expires_in, key_rotate_after, key_notify_before_expiry)
     request = OnboardingRequest(
         change_id=p.change_id(change_id),
         requested_by=p.requester(requested_by),
@@ -104,6 +120,7 @@ def onboarding_request(
         key_size=key_size,
         environments=tuple(p.environment_ids(environments)),
         admin_object_id=p.guid(admin_object_id, "powerplatform_admin_object_id", optional=True),
+        lifetime=lifetime,
     )
     p.vault_id(vault_id)
     if key_type not in ("RSA", "RSA-HSM") or key_size not in (2048, 3072):
@@ -167,7 +184,12 @@ def _key_step(
     """Create the key, or adopt the existing one when it has the asked type and size."""
     existing = state.key
     if existing is None:
-        plan.add(PlannedWrite("keyvault", CREATE_KEY, target, f"{req.key_type} {req.key_size}, version-less"))
+        expiry = f", expires after {req.lifetime.expires_in}" if req.lifetime else ""
+        plan.add(
+            PlannedWrite(
+                "keyvault", CREATE_KEY, target, f"{req.key_type} {req.key_size}, version-less{expiry}"
+            )
+        )
         plan.findings.append(
             _finding(
                 "KEY_WILL_BE_CREATED",
@@ -198,6 +220,16 @@ def _key_step(
                 "Adopt it by passing its real type and size, or choose another key name.",
             )
         )
+
+
+def _rotation_policy_step(
+    req: OnboardingRequest, state: OnboardingState, plan: ChangePlan, target: str
+) -> None:
+    """The key's expiry and rotation policy, set right after the key is created or adopted."""
+    if req.lifetime is None:
+        return
+    in_place = state.key is not None and req.lifetime.matches(state.rotation)
+    plan.add(PlannedWrite("keyvault", SET_ROTATION_POLICY, target, req.lifetime.detail(), in_place))
 
 
 def _policy_step(req: OnboardingRequest, state: OnboardingState, plan: ChangePlan) -> PolicyInfo | None:
@@ -324,6 +356,7 @@ def plan_onboarding(
     target = key_target(state.vault, req.vault_id, req.key_name)
     if state.vault is not None:
         _key_step(req, state, plan, target, now)
+        _rotation_policy_step(req, state, plan, target)
     policy = _policy_step(req, state, plan)
     _grant_steps(req, state, plan, policy)
     _environment_steps(req, state, plan, policy)
