@@ -273,8 +273,14 @@ class Parameters:
             return None
         return span
 
-    def key_lifetime(self, expires_in: str, rotate_after: str, notify_before_expiry: str) -> KeyLifetime:
-        """The expiry and rotation policy of the keys a flow creates (Key Vault's rotation policy rules)."""
+    def key_lifetime(
+        self, expires_in: str, rotate_after: str, notify_before_expiry: str
+    ) -> KeyLifetime | None:
+        """The expiry and rotation policy a flow gives its keys; None (leave them as they are) for no expiry."""
+        if not (expires_in or "").strip():
+            if (rotate_after or "").strip() or (notify_before_expiry or "").strip():
+                self.refuse("key_rotate_after and key_notify_before_expiry need key_expires_in (e.g. P2Y).")
+            return None
         expiry = self.duration(expires_in, "key_expires_in", minimum_days=28)
         rotate = self.duration(rotate_after, "key_rotate_after", minimum_days=7, optional=True)
         notify = self.duration(
