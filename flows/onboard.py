@@ -16,6 +16,7 @@ from cmk.plans.onboarding import (
     DEPLOY_POLICY,
     GRANT_KEY_ACCESS,
     GRANT_READER,
+    MAKE_MANAGED,
     MAX_CONCURRENCY,
     PROVIDER,
     REGISTER_PROVIDER,
@@ -28,6 +29,7 @@ from cmk.plans.onboarding import (
     plan_onboarding,
     plan_to_dict,
     planned_links,
+    planned_managed,
 )
 from flows.parts.approval import approve_once
 from flows.parts.endings import end_unapproved, finish, publish_change_reports, stop_before_change
@@ -37,6 +39,7 @@ from flows.parts.summaries import counts_line, findings_section
 from tasks.access import grant_key_access, grant_policy_reader, read_key_role_assignments, read_reader_grants
 from tasks.context import Services, open_change
 from tasks.environments import read_environments
+from tasks.governance import make_managed_environment
 from tasks.keys import ensure_key, read_key, read_rotation_policy, set_rotation_policy
 from tasks.policies import deploy_policy, find_policy, verify_policy_key_access, wait_policy_identity
 from tasks.providers import read_provider_state, register_provider
@@ -62,6 +65,7 @@ def onboard(
     key_rotate_after: str = "P18M",
     key_notify_before_expiry: str = "P30D",
     environments: tuple[str, ...] = (),
+    make_managed: tuple[str, ...] = (),
     powerplatform_admin_object_id: str = "",
     concurrency: int = 4,
     canary_size: int = 1,
@@ -88,6 +92,7 @@ def onboard(
         key_rotate_after: ISO 8601 duration after which Key Vault creates a new version; empty = only the rotate flow.
         key_notify_before_expiry: ISO 8601 duration before expiry at which Key Vault raises its near-expiry event.
         environments: Environment ids to link; leave empty for every eligible environment in the geo.
+        make_managed: Environment ids (of those linked) to make Managed Environments first, after approval.
         powerplatform_admin_object_id: Object id of the Power Platform admin to get Reader on the policy; empty = from the connection block.
         concurrency: How many environments are linked at the same time.
         canary_size: How many environments go first, alone, before the rest.
@@ -118,6 +123,7 @@ def onboard(
         key_expires_in=key_expires_in,
         key_rotate_after=key_rotate_after,
         key_notify_before_expiry=key_notify_before_expiry,
+        make_managed=make_managed,
     )  # every parameter is checked before any request
     change = open_change(
         azure_connection,
@@ -205,6 +211,11 @@ def onboard(
         return Failed(
             message="The enterprise policy's identity cannot use the key; see the summary artifact."
         )
+    # Make the asked environments Managed Environments (a CMK prerequisite), each verified, before any link.
+    for env_id in planned_managed(plan):
+        if due(services, plan, f"managed-{env_id}", MAKE_MANAGED, env_id):
+            make_managed_environment(services, env_id, timeout_seconds=operation_timeout_seconds)
+            services.checkpoints.finish_step(f"managed-{env_id}", {"managed": True})
     # Add the environments to the enterprise policy, in waves.
     env_ids = planned_links(plan)
     result = run_waves(

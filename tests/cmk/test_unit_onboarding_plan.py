@@ -15,6 +15,7 @@ from cmk.plans.onboarding import (
     GRANT_KEY_ACCESS,
     GRANT_READER,
     LINK,
+    MAKE_MANAGED,
     REGISTER_PROVIDER,
     SET_ROTATION_POLICY,
     OnboardingRequest,
@@ -24,6 +25,7 @@ from cmk.plans.onboarding import (
     plan_onboarding,
     plan_to_dict,
     planned_links,
+    planned_managed,
 )
 from cmk.preflight.parameters import InvalidParameterError
 from tests.cmk import factories as f
@@ -277,3 +279,41 @@ def test_the_default_lifetime_is_microsofts_advice() -> None:
     lifetime = onboarding_request(**valid()).lifetime
     assert lifetime == KeyLifetime("P2Y", "P18M", "P30D")
     assert lifetime.expires_on(f.NOW).year == f.NOW.year + 2
+
+
+E3 = "00000000-0000-0000-0000-0000000e0003"
+
+
+def with_unmanaged() -> OnboardingState:
+    return fresh(environments=[f.env(), f.env(id=E2, display_name="Sales"), f.env(id=E3, managed=False)])
+
+
+def test_a_non_managed_environment_blocks_unless_it_is_made_managed() -> None:
+    blocked = plan_onboarding(request(environments=(E1, E3)), with_unmanaged())
+    assert "ENV_NOT_MANAGED" in codes(blocked, "blocking")
+    plan = plan_onboarding(request(environments=(E1, E3), make_managed=(E3,)), with_unmanaged())
+    assert plan.blocking == []
+    assert planned_managed(plan) == [E3] and planned_links(plan) == [E1, E3]
+    actions = [w.action for w in plan.pending]
+    assert actions.index(MAKE_MANAGED) < actions.index(LINK)
+
+
+def test_without_environments_the_made_managed_one_is_eligible_too() -> None:
+    plan = plan_onboarding(request(make_managed=(E3,)), with_unmanaged())
+    assert planned_links(plan) == [E1, E2, E3] and planned_managed(plan) == [E3]
+
+
+def test_an_already_managed_environment_is_in_place() -> None:
+    plan = plan_onboarding(request(environments=(E1,), make_managed=(E1,)), with_unmanaged())
+    assert planned_managed(plan) == [] and any(w.action == MAKE_MANAGED and w.in_place for w in plan.writes)
+
+
+def test_make_managed_must_name_a_linked_environment() -> None:
+    plan = plan_onboarding(request(environments=(E1,), make_managed=(E3,)), with_unmanaged())
+    assert "MAKE_MANAGED_NOT_LINKED" in codes(plan, "blocking")
+
+
+def test_make_managed_ids_are_validated() -> None:
+    with pytest.raises(InvalidParameterError) as refused:
+        onboarding_request(**valid(make_managed=["not-a-guid"]))
+    assert "make_managed" in str(refused.value)

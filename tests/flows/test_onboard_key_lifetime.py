@@ -66,3 +66,33 @@ def test_an_invalid_duration_is_refused_before_any_request(flow_env: RunningSimu
     assert "key_expires_in 'two years' is not an ISO 8601 duration" in state.message
     assert flow_env.control.requests(since=since) == []
     assert writes_since(flow_env, since) == []
+
+
+MARKETING = "c0de0e4a-7c2b-4e5f-9a10-0000000e0006"  # a non-managed europe sandbox
+
+
+def test_onboarding_makes_an_environment_managed_after_approval_then_links_it(
+    flow_env: RunningSimulator, approver: Any
+) -> None:
+    envs = flow_env.control.state()["bap"]["environments"]
+    assert envs[MARKETING]["managed"] is False
+    dry = onboard(
+        **params(flow_env, "CHG-MGD-DRY", environments=[MARKETING], make_managed=[MARKETING], dry_run=True),
+        return_state=True,
+    )
+    assert dry.is_completed(), dry.message
+    assert any(w.startswith(f"enable Managed Environment `{MARKETING}`") for w in dry.result()["writes"])
+    assert flow_env.control.state()["bap"]["environments"][MARKETING]["managed"] is False
+
+    approver("onboard", [APPROVE])
+    since = flow_env.control.last_seq()
+    state = onboard(
+        **params(flow_env, "CHG-MGD", environments=[MARKETING], make_managed=[MARKETING]), return_state=True
+    )
+    assert state.is_completed(), state.message
+    env = flow_env.control.state()["bap"]["environments"][MARKETING]
+    assert env["managed"] is True and env["encryption"] == "cmk"
+    posts = [r["path"] for r in writes_since(flow_env, since) if r["service"] == "bap"]
+    governance = next(i for i, p in enumerate(posts) if p.endswith("/governanceConfiguration"))
+    link = next(i for i, p in enumerate(posts) if p.endswith("/link"))
+    assert governance < link
