@@ -101,6 +101,11 @@ class PowerPlatformAdminConnection(Block):
     )
     identity_header: SecretStr | None = Field(default=None, description="Secret for the token endpoint.")
     ca_bundle: str | None = Field(default=None, description="Path of an extra CA certificate to trust.")
+    undocumented_reenable: bool = Field(
+        default=False,
+        description="Simulator only: re-enable locked environments through the simulator's stand-in endpoint. "
+        "Real Azure has no documented API for it; unlock then ends with an admin-center checklist.",
+    )
 
     def settings(self) -> PowerPlatformSettings:
         """The cmk/ settings this block describes."""
@@ -114,6 +119,7 @@ class PowerPlatformAdminConnection(Block):
             identity_endpoint=self.identity_endpoint,
             identity_header=self.identity_header,
             ca_bundle=self.ca_bundle,
+            undocumented_reenable=self.undocumented_reenable,
         )
 
     def power_platform_service(

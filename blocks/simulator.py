@@ -39,6 +39,7 @@ def save_simulator_blocks(
         identity_endpoint=endpoints["token"],
         identity_header=header,
         ca_bundle=endpoints["ca_bundle"],
+        undocumented_reenable=True,  # the simulator's stand-in for the admin center's "Re-enable environment"
     ).save(DEFAULT_POWERPLATFORM_BLOCK, overwrite=True)
     ApprovalSettings(
         allowed_approvers=allowed_approvers or [],

@@ -16,9 +16,11 @@ from cmk.plans.onboarding import (
     DEPLOY_POLICY,
     GRANT_KEY_ACCESS,
     GRANT_READER,
+    MAKE_MANAGED,
     MAX_CONCURRENCY,
     PROVIDER,
     REGISTER_PROVIDER,
+    SET_ROTATION_POLICY,
     OnboardingRequest,
     OnboardingState,
     key_target,
@@ -27,6 +29,7 @@ from cmk.plans.onboarding import (
     plan_onboarding,
     plan_to_dict,
     planned_links,
+    planned_managed,
 )
 from flows.parts.approval import approve_once
 from flows.parts.endings import end_unapproved, finish, publish_change_reports, stop_before_change
@@ -36,7 +39,8 @@ from flows.parts.summaries import counts_line, findings_section
 from tasks.access import grant_key_access, grant_policy_reader, read_key_role_assignments, read_reader_grants
 from tasks.context import Services, open_change
 from tasks.environments import read_environments
-from tasks.keys import ensure_key, read_key
+from tasks.governance import make_managed_environment
+from tasks.keys import ensure_key, read_key, read_rotation_policy, set_rotation_policy
 from tasks.policies import deploy_policy, find_policy, verify_policy_key_access, wait_policy_identity
 from tasks.providers import read_provider_state, register_provider
 from tasks.reports import Progress, publish_environment_table, publish_summary
@@ -57,7 +61,11 @@ def onboard(
     key_name: str = "pp-cmk-key",
     key_type: Literal["RSA", "RSA-HSM"] = "RSA",
     key_size: Literal[2048, 3072] = 2048,
+    key_expires_in: str = "P2Y",
+    key_rotate_after: str = "P18M",
+    key_notify_before_expiry: str = "P30D",
     environments: tuple[str, ...] = (),
+    make_managed: tuple[str, ...] = (),
     powerplatform_admin_object_id: str = "",
     concurrency: int = 4,
     canary_size: int = 1,
@@ -80,7 +88,11 @@ def onboard(
         key_name: Key to create in the vault, or an existing RSA key to adopt.
         key_type: RSA (software) or RSA-HSM (premium vault).
         key_size: Key size in bits; Power Platform accepts 2048 or 3072.
+        key_expires_in: ISO 8601 duration after which each key version expires (an expired key locks every environment).
+        key_rotate_after: ISO 8601 duration after which Key Vault creates a new version; empty = only the rotate flow.
+        key_notify_before_expiry: ISO 8601 duration before expiry at which Key Vault raises its near-expiry event.
         environments: Environment ids to link; leave empty for every eligible environment in the geo.
+        make_managed: Environment ids (of those linked) to make Managed Environments first, after approval.
         powerplatform_admin_object_id: Object id of the Power Platform admin to get Reader on the policy; empty = from the connection block.
         concurrency: How many environments are linked at the same time.
         canary_size: How many environments go first, alone, before the rest.
@@ -108,6 +120,10 @@ def onboard(
         concurrency=concurrency,
         canary_size=canary_size,
         failure_threshold=failure_threshold,
+        key_expires_in=key_expires_in,
+        key_rotate_after=key_rotate_after,
+        key_notify_before_expiry=key_notify_before_expiry,
+        make_managed=make_managed,
     )  # every parameter is checked before any request
     change = open_change(
         azure_connection,
@@ -152,8 +168,13 @@ def onboard(
     # Create the key in the vault (or adopt the existing one).
     target = key_target(vault, vault.id, request.key_name)
     if due(services, plan, "key", CREATE_KEY, target):
-        key = ensure_key(services, vault.uri, request.key_name, request.key_type, request.key_size)
+        key = ensure_key(
+            services, vault.uri, request.key_name, request.key_type, request.key_size, request.lifetime
+        )
         services.checkpoints.finish_step("key", {"kid": key.kid})
+    if request.lifetime and due(services, plan, "rotation-policy", SET_ROTATION_POLICY, target):
+        set_rotation_policy(services, vault.uri, request.key_name, request.lifetime)
+        services.checkpoints.finish_step("rotation-policy", {"policy": request.lifetime.detail()})
     key = read_key(services, vault.uri, request.key_name)
     if key is None:
         return Failed(
@@ -190,6 +211,11 @@ def onboard(
         return Failed(
             message="The enterprise policy's identity cannot use the key; see the summary artifact."
         )
+    # Make the asked environments Managed Environments (a CMK prerequisite), each verified, before any link.
+    for env_id in planned_managed(plan):
+        if due(services, plan, f"managed-{env_id}", MAKE_MANAGED, env_id):
+            make_managed_environment(services, env_id, timeout_seconds=operation_timeout_seconds)
+            services.checkpoints.finish_step(f"managed-{env_id}", {"managed": True})
     # Add the environments to the enterprise policy, in waves.
     env_ids = planned_links(plan)
     result = run_waves(
@@ -241,6 +267,7 @@ def read_state(services: Services, request: OnboardingRequest) -> OnboardingStat
         if vault
         else [],
         reader_grants=read_reader_grants(services, policy, request.admin_object_id),
+        rotation=read_rotation_policy(services, vault.uri, request.key_name) if vault else None,
     )
 
 

@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import DEFAULT_APPROVAL_BLOCK, DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
 from cmk.domain import grace
-from cmk.domain.models import PolicyInfo
+from cmk.domain.models import KeyLifetime, PolicyInfo
 from cmk.moves.engine import SWAP_METHODS, SwapMethod
 from cmk.plans.rotation import FLOW, SwapRequest, not_rotatable
 from cmk.preflight.parameters import Parameters
@@ -61,6 +61,9 @@ def rotate(
     whole_tenant: bool = False,
     swap_method: SwapMethod = "link",
     create_new_version: bool = True,
+    key_expires_in: str = "P2Y",
+    key_rotate_after: str = "P18M",
+    key_notify_before_expiry: str = "P30D",
     powerplatform_admin_object_id: str = "",
     concurrency: int = 4,
     canary_size: int = 1,
@@ -87,6 +90,9 @@ def rotate(
         whole_tenant: policy-swap: every environment on a customer-managed key in the policy's geo, whatever its policy.
         swap_method: policy-swap: link = link the new policy over the old one (one downtime); unlink-then-link = Microsoft's documented way (two downtimes).
         create_new_version: key-version: create the new version; off = a rotation policy already made it, only verify and record.
+        key_expires_in: ISO 8601 duration after which each new key version expires; empty = leave the key's expiry and rotation policy as they are.
+        key_rotate_after: ISO 8601 duration after which Key Vault creates the next version; empty = only this flow rotates.
+        key_notify_before_expiry: ISO 8601 duration before expiry at which Key Vault raises its near-expiry event.
         powerplatform_admin_object_id: Object id of the Power Platform admin to get Reader on the new policy; empty = from the connection block.
         concurrency: How many environments are moved at the same time.
         canary_size: How many environments go first, alone, before the rest.
@@ -117,6 +123,7 @@ def rotate(
         resource_group=resource_group,
         powerplatform_admin_object_id=powerplatform_admin_object_id,
         operation_timeout_seconds=operation_timeout_seconds,
+        key_lifetime=(key_expires_in, key_rotate_after, key_notify_before_expiry),
     )
     change = open_change(
         azure_connection,
@@ -137,6 +144,7 @@ def rotate(
             approval_settings=approval_settings,
             dry_run=dry_run,
             notes=inputs.notes,
+            lifetime=inputs.lifetime if create_new_version else None,  # adopted: the key keeps its own policy
         )
     request = swap_request(
         old,
@@ -174,6 +182,7 @@ class Inputs:
     environments: list[str]
     admin_object_id: str
     notes: list[str] = field(default_factory=list)
+    lifetime: KeyLifetime | None = None
 
 
 def validate_inputs(
@@ -195,6 +204,7 @@ def validate_inputs(
     resource_group: str = "",
     powerplatform_admin_object_id: str = "",
     operation_timeout_seconds: float = 4 * 3600,
+    key_lifetime: tuple[str, str, str] = ("", "", ""),
 ) -> Inputs:
     """Refuse bad parameters, all at once (InvalidParameterError), before anything is read or changed."""
     p = Parameters()
@@ -210,6 +220,7 @@ def validate_inputs(
     env_ids = p.environment_ids(environments or ())
     admin = p.guid(powerplatform_admin_object_id, "powerplatform_admin_object_id", optional=True)
     p.timeout(operation_timeout_seconds)
+    lifetime = p.key_lifetime(*key_lifetime)
     if swap_method not in SWAP_METHODS:
         p.refuse(f"swap_method must be one of {', '.join(SWAP_METHODS)}, not {swap_method!r}.")
     if fanout not in get_args(FanOut):
@@ -235,7 +246,7 @@ def validate_inputs(
         default = default_name(ref.name, change_id, POLICY_NAME_MAX)
         p.policy_name(default, f"the default new_policy_name {default!r} (pass new_policy_name)")
     p.done()
-    return Inputs(change_id, requested_by, env_ids, admin, list(p.notes))
+    return Inputs(change_id, requested_by, env_ids, admin, list(p.notes), lifetime)
 
 
 def swap_request(
@@ -268,6 +279,7 @@ def swap_request(
         whole_tenant=whole_tenant,
         swap_method=swap_method,
         admin_object_id=admin_object_id,
+        lifetime=inputs.lifetime,
     )
 
 

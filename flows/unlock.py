@@ -13,6 +13,7 @@ from cmk.domain.models import PolicyInfo
 from cmk.errors import CmkError
 from cmk.plans.change import ChangePlan
 from cmk.plans.lockdown import (
+    ADMIN_CENTER,
     ENABLE_ACTION,
     RESTORE_ACTIONS,
     Grant,
@@ -26,13 +27,18 @@ from cmk.preflight.parameters import Parameters
 from flows.lock import RESTORED, REVOKED
 from flows.parts.approval import approve_once
 from flows.parts.endings import end_unapproved, stop_before_change
-from flows.parts.lock_text import unhealthy_markdown, unlock_plan_markdown, unlock_summary_markdown
+from flows.parts.lock_text import (
+    admin_center_checklist,
+    unhealthy_markdown,
+    unlock_plan_markdown,
+    unlock_summary_markdown,
+)
 from flows.parts.summaries import counts_line
 from tasks.access import read_grants_in_place, restore_grant
 from tasks.context import Change, Services, open_change
 from tasks.environments import read_environments, reenable_environment
 from tasks.policies import read_policy, wait_policy_health
-from tasks.reports import publish_journal, publish_outcome, publish_summary
+from tasks.reports import publish_checklist, publish_journal, publish_outcome, publish_summary
 from tasks.vaults import find_vault
 
 FLOW = "unlock"
@@ -158,6 +164,9 @@ def unlock(
         unlock_summary_markdown(change_id, source, policy.name, restore, rows, outcome, csv_path),
     )
     publish_journal(change)
+    manual = [r for r in rows if r.status == ADMIN_CENTER]
+    if manual:  # no documented API re-enables them: a checklist for the admin center, verified by a re-run
+        publish_checklist(change, admin_center_checklist(change_id, policy.name, manual))
     report = {
         "change_id": change_id,
         "lock_change_id": lock_change_id,
@@ -165,6 +174,7 @@ def unlock(
         "policy_health": policy.health,
         "restored": [g.to_dict() for g in restore],
         "rows": [r.to_dict() for r in rows],
+        "admin_center": [r.environment_id for r in manual],
         "csv": str(csv_path),
     }
     failed = [r for r in rows if r.status == "failed"]

@@ -24,7 +24,7 @@ from cmk.errors import (
 )
 from cmk.moves.budget import FailureBudget
 from cmk.moves.engine import Action, EnvironmentMover, SwapMethod
-from cmk.plans.lockdown import LockRow
+from cmk.plans.lockdown import ADMIN_CENTER, LockRow
 from tasks.context import Services
 from tasks.retry import TRANSIENT_RETRY
 
@@ -129,7 +129,11 @@ def _enabled(services: Services, env_id: str) -> tuple[bool, Any]:
 def reenable_environment(
     services: Services, env_id: str, *, timeout_seconds: float = 1800, busy_poll_seconds: float = 2.0
 ) -> LockRow:
-    """Bring a locked environment back online (POST enable once, then wait), and verify it is Enabled."""
+    """Bring a locked environment back online and verify it is Enabled.
+
+    With the simulator's stand-in endpoint (undocumented_reenable): POST enable once, then wait. Against real Azure
+    there is no documented call: the row is left to the admin center (ADMIN_CENTER) and a re-run verifies it.
+    """
     logger = get_run_logger()
     pp = services.powerplatform
     ckpt = services.checkpoints
@@ -156,6 +160,14 @@ def reenable_environment(
             if online:
                 row = replace(row, status="already-done", runtime_after=env.runtime_state or "")
                 ckpt.update_environment(env_id, status="succeeded", row=row.to_dict())
+                return row
+            if not pp.settings.undocumented_reenable:
+                # No documented API re-enables a CMK-locked environment: the admin center does; a re-run verifies.
+                row = replace(row, status=ADMIN_CENTER, runtime_after=env.runtime_state or "")
+                ckpt.update_environment(env_id, status=ADMIN_CENTER, row=row.to_dict())
+                logger.info(
+                    "%s: re-enable it in the Power Platform admin center (no documented API).", env_id
+                )
                 return row
             while handle is None:
                 try:

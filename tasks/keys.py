@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cmk.domain.models import (
-    KeyInfo,
-)
+from cmk.domain.models import KeyInfo, KeyLifetime, RotationPolicyInfo
 from cmk.errors import NotFoundError
 from tasks.context import Services
 from tasks.retry import TRANSIENT_RETRY
 
 
 @task(name="ensure-key", **TRANSIENT_RETRY)
-def ensure_key(services: Services, vault_uri: str, key_name: str, key_type: str, key_size: int) -> KeyInfo:
-    """Create the key, or adopt an existing one of the right type and size."""
-    key, created = services.keyvault.ensure_key(vault_uri, key_name, kty=key_type, size=key_size)
+def ensure_key(
+    services: Services,
+    vault_uri: str,
+    key_name: str,
+    key_type: str,
+    key_size: int,
+    lifetime: KeyLifetime | None = None,
+) -> KeyInfo:
+    """Create the key (expiring as lifetime says), or adopt an existing one of the right type and size."""
+    expires_on = lifetime.expires_on(datetime.now(UTC)) if lifetime else None
+    key, created = services.keyvault.ensure_key(
+        vault_uri, key_name, kty=key_type, size=key_size, expires_on=expires_on
+    )
     get_run_logger().info(
         "Key %s %s (version %s).", key_name, "created" if created else "adopted", key.version
     )
@@ -47,8 +57,30 @@ def list_key_versions(services: Services, vault_uri: str, key_name: str) -> list
 
 
 @task(name="create-key-version", cache_policy=NO_CACHE)
-def create_key_version(services: Services, vault_uri: str, key_name: str) -> KeyInfo:
-    """A new version of the key (same type and size); the previous version stays enabled."""
-    key = services.keyvault.create_key_version(vault_uri, key_name)
+def create_key_version(
+    services: Services, vault_uri: str, key_name: str, lifetime: KeyLifetime | None = None
+) -> KeyInfo:
+    """A new version of the key (same type and size, expiring as lifetime says); the previous one stays enabled."""
+    expires_on = lifetime.expires_on(datetime.now(UTC)) if lifetime else None
+    key = services.keyvault.create_key_version(vault_uri, key_name, expires_on=expires_on)
     get_run_logger().info("Key %s has a new version %s.", key_name, key.version)
     return key
+
+
+@task(name="read-key-rotation-policy", **TRANSIENT_RETRY)
+def read_rotation_policy(services: Services, vault_uri: str, key_name: str) -> RotationPolicyInfo | None:
+    """The key's rotation policy, or None when the key does not exist."""
+    try:
+        return services.keyvault.get_rotation_policy(vault_uri, key_name)
+    except NotFoundError:
+        return None
+
+
+@task(name="set-key-rotation-policy", cache_policy=NO_CACHE)
+def set_rotation_policy(
+    services: Services, vault_uri: str, key_name: str, lifetime: KeyLifetime
+) -> RotationPolicyInfo:
+    """Give the key its expiry and rotation policy (KeyClient.update_key_rotation_policy)."""
+    policy = services.keyvault.set_rotation_policy(vault_uri, key_name, lifetime)
+    get_run_logger().info("Key %s rotation policy set: %s.", key_name, lifetime.detail())
+    return policy

@@ -162,6 +162,20 @@ def publish_summary(change: Change, markdown: str) -> None:
     (path / f"{change.flow}-{change.change_id}-summary.md").write_text(markdown)
 
 
+def publish_checklist(change: Change, markdown: str) -> Path:
+    """A checklist for the admin (steps no API can do) as a keyed artifact and a markdown file; returns the file."""
+    create_markdown_artifact(
+        markdown,
+        key=artifact_key(change.flow, "checklist"),
+        description=f"{change.flow} change {change.change_id}: steps for the admin center",
+    )
+    path = reports_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / f"{change.flow}-{change.change_id}-checklist.md"
+    target.write_text(markdown)
+    return target
+
+
 def publish_journal(change: Change) -> None:
     """This change's audit journal entries as a table artifact."""
     rows = [

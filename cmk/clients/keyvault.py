@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.keyvault.keys import KeyClient, KeyVaultKey
+from azure.keyvault.keys import (
+    KeyClient,
+    KeyRotationLifetimeAction,
+    KeyRotationPolicy,
+    KeyRotationPolicyAction,
+    KeyVaultKey,
+)
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
 from cmk.clients.credentials import build_credential
 from cmk.clients.sdk import CorrelationCapture, client_kwargs, mgmt_kwargs, translated
 from cmk.clients.settings import AzureSettings
-from cmk.domain.models import AccessPolicyInfo, KeyInfo, PrivateEndpointInfo, RotationPolicyInfo, VaultInfo
+from cmk.domain.models import (
+    AccessPolicyInfo,
+    KeyInfo,
+    KeyLifetime,
+    PrivateEndpointInfo,
+    RotationPolicyInfo,
+    VaultInfo,
+)
 from cmk.domain.resource_ids import parse_vault_id
 from cmk.errors import NotFoundError, PreconditionFailedError
 from cmk.state.journal import Journal, JournalContext
@@ -273,7 +288,12 @@ class KeyVaultService:
         return sorted(infos, key=lambda k: k.created_on.timestamp() if k.created_on else 0.0)
 
     def ensure_key(
-        self, vault_uri: str, name: str, kty: str = "RSA", size: int = 2048
+        self,
+        vault_uri: str,
+        name: str,
+        kty: str = "RSA",
+        size: int = 2048,
+        expires_on: datetime | None = None,
     ) -> tuple[KeyInfo, bool]:
         """Adopt an existing key of the right type and size, or create it; (key, created)."""
         if kty not in SUPPORTED_KTY:
@@ -294,10 +314,13 @@ class KeyVaultService:
                     target=existing.kid,
                 )
             return existing, False
-        return self._create(vault_uri, name, kty, size, action="keyvault.key.create"), True
+        created = self._create(
+            vault_uri, name, kty, size, action="keyvault.key.create", expires_on=expires_on
+        )
+        return created, True
 
-    def create_key_version(self, vault_uri: str, name: str) -> KeyInfo:
-        """A new version of an existing key, with the same type and size."""
+    def create_key_version(self, vault_uri: str, name: str, expires_on: datetime | None = None) -> KeyInfo:
+        """A new version of an existing key, with the same type and size (and the given expiry)."""
         current = self.get_key(vault_uri, name)
         return self._create(
             vault_uri,
@@ -306,10 +329,53 @@ class KeyVaultService:
             current.size or 2048,
             action="keyvault.key.new_version",
             before=current,
+            expires_on=expires_on,
         )
 
+    def set_rotation_policy(self, vault_uri: str, name: str, lifetime: KeyLifetime) -> RotationPolicyInfo:
+        """Give the key the rotation policy of lifetime (expiry for new versions, Rotate and Notify actions)."""
+        target = f"{vault_uri.rstrip('/')}/keys/{name}"
+        before = self.get_rotation_policy(vault_uri, name)
+        actions = []
+        if lifetime.rotate_after_create:
+            actions.append(
+                KeyRotationLifetimeAction(
+                    KeyRotationPolicyAction.rotate, time_after_create=lifetime.rotate_after_create
+                )
+            )
+        if lifetime.notify_before_expiry:
+            actions.append(
+                KeyRotationLifetimeAction(
+                    KeyRotationPolicyAction.notify, time_before_expiry=lifetime.notify_before_expiry
+                )
+            )
+        capture = CorrelationCapture()
+        with translated("Setting the key rotation policy", target):
+            policy = self._key_client(vault_uri).update_key_rotation_policy(
+                name,
+                KeyRotationPolicy(expires_in=lifetime.expires_in, lifetime_actions=actions),
+                raw_response_hook=capture,
+            )
+        info = rotation_policy_info(policy)
+        self.audit.record(
+            action="keyvault.key.rotation_policy",
+            target=target,
+            before=asdict(before),
+            after=asdict(info),
+            correlation_id=capture.correlation_id,
+        )
+        return info
+
     def _create(
-        self, vault_uri: str, name: str, kty: str, size: int, *, action: str, before: KeyInfo | None = None
+        self,
+        vault_uri: str,
+        name: str,
+        kty: str,
+        size: int,
+        *,
+        action: str,
+        before: KeyInfo | None = None,
+        expires_on: datetime | None = None,
     ) -> KeyInfo:
         capture = CorrelationCapture()
         target = f"{vault_uri.rstrip('/')}/keys/{name}"
@@ -319,6 +385,7 @@ class KeyVaultService:
                 size=size,
                 hardware_protected=kty == "RSA-HSM",
                 key_operations=list(DEFAULT_KEY_OPS),
+                expires_on=expires_on,
                 raw_response_hook=capture,
             )
         info = key_info(key)

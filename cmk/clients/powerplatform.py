@@ -27,6 +27,7 @@ from cmk.errors import (
     ConnectionFailedError,
     OperationFailedError,
     OperationTimeoutError,
+    PreconditionFailedError,
     ServiceError,
     ThrottledError,
     correlation_id_from,
@@ -416,7 +417,13 @@ class PowerPlatformService:
         return handle if handle.url else None
 
     def reenable_environment(self, env_id: str) -> OperationHandle:
-        """The portal's "Re-enable environment" after key access was restored (simulator: POST .../enable)."""
+        """The simulator's stand-in for the admin center's "Re-enable environment" (no documented API exists)."""
+        if not self.settings.undocumented_reenable:
+            raise PreconditionFailedError(
+                f"Environment {env_id}: re-enabling a locked environment has no documented API; use the Power "
+                "Platform admin center (Environments > the environment > Re-enable environment).",
+                target=env_id,
+            )
         url = (
             f"{BAP}/scopes/admin/environments/{env_id}/enable?api-version={self.settings.enable_api_version}"
         )

@@ -98,6 +98,9 @@ class PowerPlatformSettings(ConnectionSettings):
     environments_api_version: str = "2020-10-01"
     governance_api_version: str = "2021-04-01"
     enable_api_version: str = "2018-01-01"
+    # Re-enabling a CMK-locked environment has no documented API (admin center only). True only for the
+    # simulator, whose stand-in endpoint lets the demo run end to end; real Azure gets an admin-center checklist.
+    undocumented_reenable: bool = False
     default_poll_seconds: float = Field(default=10.0, gt=0)  # when an operation sends no Retry-After
     # -- pacing (client-side rate limit; docs/performance.md) ------------------------------------------
     # Requests per second this caller sends to BAP; 0 = no known limit: full speed until the service
@@ -137,5 +140,6 @@ def settings_from_simulator(endpoints: dict[str, Any]) -> tuple[AzureSettings, P
         bap_endpoint=endpoints["bap"],
         admin_object_id=identities["powerplatform-admin"]["object_id"],
         default_poll_seconds=1.0,
+        undocumented_reenable=True,  # the simulator's stand-in re-enable endpoint
     )
     return azure, power_platform

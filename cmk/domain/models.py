@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import isodate
+
 from cmk.domain.resource_ids import ResourceRef, parse_policy_id, parse_vault_id
 
 MICROSOFT = "microsoft"  # keyManagedBy of an environment on the Microsoft-managed key
@@ -16,6 +18,7 @@ __all__ = [
     "CmkLink",
     "EnvironmentInfo",
     "KeyInfo",
+    "KeyLifetime",
     "OperationHandle",
     "OperationStatus",
     "PolicyInfo",
@@ -135,6 +138,40 @@ class RotationPolicyInfo:
     def rotates(self) -> bool:
         """Whether the key rotates itself (a Rotate lifetime action exists)."""
         return bool(self.rotate_after_create or self.rotate_before_expiry)
+
+
+@dataclass(frozen=True)
+class KeyLifetime:
+    """The expiry and rotation policy the tool gives the keys it creates (ISO 8601 durations, validated)."""
+
+    expires_in: str  # e.g. P2Y: each version expires this long after it is created
+    rotate_after_create: str | None = (
+        None  # e.g. P18M: Key Vault creates a new version; None = the rotate flow
+    )
+    notify_before_expiry: str | None = None  # e.g. P30D: Key Vault raises a near-expiry event
+
+    def expires_on(self, now: datetime) -> datetime:
+        """When a version created now expires."""
+        return now + isodate.parse_duration(self.expires_in)
+
+    def detail(self) -> str:
+        """The policy as one line for the plan."""
+        rotate = (
+            f"Rotate {self.rotate_after_create} after creation" if self.rotate_after_create else "no Rotate"
+        )
+        notify = (
+            f"Notify {self.notify_before_expiry} before expiry" if self.notify_before_expiry else "no Notify"
+        )
+        return f"versions expire after {self.expires_in}; {rotate}; {notify}"
+
+    def matches(self, current: RotationPolicyInfo | None) -> bool:
+        """Whether the key's rotation policy already says exactly this."""
+        return current is not None and (
+            current.expiry_time,
+            current.rotate_after_create,
+            current.rotate_before_expiry,
+            current.notify_before_expiry,
+        ) == (self.expires_in, self.rotate_after_create, None, self.notify_before_expiry)
 
 
 @dataclass(frozen=True)

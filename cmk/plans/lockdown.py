@@ -52,6 +52,9 @@ def deletion_days(sku: str | None) -> tuple[int, bool]:
     return days, True
 
 
+ADMIN_CENTER = "admin-center"  # an unlock row left to the admin center's "Re-enable environment" (no API)
+
+
 @dataclass
 class LockRow:
     """One environment of a lock or unlock: its runtime before and after, and when a locked one is deleted.
@@ -510,7 +513,7 @@ def verified_online(
                 env.uses_policy(policy.system_id) or (env.cmk and (env.cmk.status or "").lower() == "linked")
             ):
                 problems.append(f"no longer linked to {policy.name} or any customer-managed key policy")
-        if problems and row.status != "failed":
+        if problems and row.status not in ("failed", ADMIN_CENTER):
             row = replace(row, status="failed", error="verification: " + "; ".join(problems))
         linked_policy = (env.cmk.policy_arm_id or "").rsplit("/", 1)[-1] if env and env.cmk else ""
         out.append(

@@ -11,7 +11,15 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from cmk.domain.models import EnvironmentInfo, KeyInfo, PolicyInfo, RoleAssignmentInfo, VaultInfo
+from cmk.domain.models import (
+    EnvironmentInfo,
+    KeyInfo,
+    KeyLifetime,
+    PolicyInfo,
+    RoleAssignmentInfo,
+    RotationPolicyInfo,
+    VaultInfo,
+)
 from cmk.domain.resource_ids import same_id
 from cmk.domain.rows import EnvironmentRow
 from cmk.plans.change import ChangePlan, PlannedWrite, environment_writes
@@ -32,9 +40,12 @@ FLOW = "onboard"
 PROVIDER = "Microsoft.PowerPlatform"
 REGISTER_PROVIDER = "register provider"
 CREATE_KEY = "create key"
+SET_ROTATION_POLICY = "set key rotation policy"
+DEFAULT_LIFETIME = KeyLifetime("P2Y", "P18M", "P30D")
 DEPLOY_POLICY = "deploy enterprise policy"
 GRANT_KEY_ACCESS = "grant key access"
 GRANT_READER = "grant Reader"
+MAKE_MANAGED = "enable Managed Environment"
 LINK = "link"
 KEY_ROLE = "Key Vault Crypto Service Encryption User"
 MAX_CONCURRENCY = 32
@@ -56,6 +67,8 @@ class OnboardingRequest:
     environments: tuple[str, ...] = ()
     admin_object_id: str = ""
     notes: tuple[str, ...] = ()
+    lifetime: KeyLifetime | None = DEFAULT_LIFETIME
+    make_managed: tuple[str, ...] = ()  # environment ids to make Managed Environments before linking
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,7 @@ class OnboardingState:
     environments: list[EnvironmentInfo] = field(default_factory=list)
     key_access: list[RoleAssignmentInfo] = field(default_factory=list)  # the policy identity's, RBAC vaults
     reader_grants: list[RoleAssignmentInfo] = field(default_factory=list)  # the admin's, on the policy
+    rotation: RotationPolicyInfo | None = None  # the existing key's
 
 
 def onboarding_request(
@@ -89,9 +103,14 @@ def onboarding_request(
     concurrency: int,
     canary_size: int,
     failure_threshold: int,
+    key_expires_in: str = DEFAULT_LIFETIME.expires_in,
+    key_rotate_after: str = DEFAULT_LIFETIME.rotate_after_create or "",
+    key_notify_before_expiry: str = DEFAULT_LIFETIME.notify_before_expiry or "",
+    make_managed: Sequence[str] = (),
 ) -> OnboardingRequest:
     """The flow's parameters checked against Azure's rules; raises InvalidParameterError listing every refusal."""
     p = Parameters()
+    lifetime = p.key_lifetime(key_expires_in, key_rotate_after, key_notify_before_expiry)
     request = OnboardingRequest(
         change_id=p.change_id(change_id),
         requested_by=p.requester(requested_by),
@@ -104,6 +123,8 @@ def onboarding_request(
         key_size=key_size,
         environments=tuple(p.environment_ids(environments)),
         admin_object_id=p.guid(admin_object_id, "powerplatform_admin_object_id", optional=True),
+        lifetime=lifetime,
+        make_managed=tuple(p.environment_ids(make_managed, "make_managed")),
     )
     p.vault_id(vault_id)
     if key_type not in ("RSA", "RSA-HSM") or key_size not in (2048, 3072):
@@ -167,7 +188,12 @@ def _key_step(
     """Create the key, or adopt the existing one when it has the asked type and size."""
     existing = state.key
     if existing is None:
-        plan.add(PlannedWrite("keyvault", CREATE_KEY, target, f"{req.key_type} {req.key_size}, version-less"))
+        expiry = f", expires after {req.lifetime.expires_in}" if req.lifetime else ""
+        plan.add(
+            PlannedWrite(
+                "keyvault", CREATE_KEY, target, f"{req.key_type} {req.key_size}, version-less{expiry}"
+            )
+        )
         plan.findings.append(
             _finding(
                 "KEY_WILL_BE_CREATED",
@@ -198,6 +224,16 @@ def _key_step(
                 "Adopt it by passing its real type and size, or choose another key name.",
             )
         )
+
+
+def _rotation_policy_step(
+    req: OnboardingRequest, state: OnboardingState, plan: ChangePlan, target: str
+) -> None:
+    """The key's expiry and rotation policy, set right after the key is created or adopted."""
+    if req.lifetime is None:
+        return
+    in_place = state.key is not None and req.lifetime.matches(state.rotation)
+    plan.add(PlannedWrite("keyvault", SET_ROTATION_POLICY, target, req.lifetime.detail(), in_place))
 
 
 def _policy_step(req: OnboardingRequest, state: OnboardingState, plan: ChangePlan) -> PolicyInfo | None:
@@ -282,11 +318,42 @@ def _grant_steps(
     )
 
 
+def _as_managed(envs: list[EnvironmentInfo], ids: Sequence[str]) -> list[EnvironmentInfo]:
+    """The environments as they will be once the asked ones are Managed Environments."""
+    wanted = {i.lower() for i in ids}
+    return [replace(e, managed=True) if e.id.lower() in wanted else e for e in envs]
+
+
+def _managed_steps(req: OnboardingRequest, state: OnboardingState, plan: ChangePlan) -> None:
+    """One Managed Environment write per asked environment (in place when it is one already)."""
+    if not req.make_managed:
+        return
+    by_id = {e.id.lower(): e for e in state.environments}
+    linked = {r.environment_id.lower() for r in plan.rows}
+    for env_id in req.make_managed:
+        env = by_id.get(env_id.lower())
+        if env is None or env_id.lower() not in linked:
+            plan.findings.append(
+                _finding(
+                    "MAKE_MANAGED_NOT_LINKED",
+                    "blocking",
+                    env_id,
+                    f"make_managed names {env_id}, which this onboarding does not link"
+                    + (" (no such environment)." if env is None else "."),
+                    "Name only environments that are onboarded here (pass them in environments too).",
+                )
+            )
+            continue
+        detail = f"{env.display_name}: Managed Environment (protectionLevel Standard) before it is linked"
+        plan.add(PlannedWrite("powerplatform", MAKE_MANAGED, env.id, detail, in_place=env.managed))
+
+
 def _environment_steps(
     req: OnboardingRequest, state: OnboardingState, plan: ChangePlan, policy: PolicyInfo | None
 ) -> None:
     """Pick the environments, check each against the (planned) policy, and plan one link each."""
-    targets, missing = choose_environments(state.environments, req.environments, req.location)
+    envs = _as_managed(state.environments, req.make_managed)
+    targets, missing = choose_environments(envs, req.environments, req.location)
     plan.findings.extend(missing)
     against = policy or stand_in_policy(req.location, state.policy_id)
     for env in targets:
@@ -302,6 +369,7 @@ def _environment_steps(
             )
         )
     plan.rows = [EnvironmentRow.planned(e) for e in targets]
+    _managed_steps(req, state, plan)
     plan.writes += environment_writes(LINK, plan.rows)
 
 
@@ -324,11 +392,17 @@ def plan_onboarding(
     target = key_target(state.vault, req.vault_id, req.key_name)
     if state.vault is not None:
         _key_step(req, state, plan, target, now)
+        _rotation_policy_step(req, state, plan, target)
     policy = _policy_step(req, state, plan)
     _grant_steps(req, state, plan, policy)
     _environment_steps(req, state, plan, policy)
     plan.findings = sort_findings(plan.findings)
     return plan
+
+
+def planned_managed(plan: ChangePlan) -> list[str]:
+    """The environment ids the plan makes Managed Environments, in order."""
+    return [w.target for w in plan.pending if w.action == MAKE_MANAGED]
 
 
 def planned_links(plan: ChangePlan) -> list[str]:

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from cmk.domain.models import (
     EnvironmentInfo,
     KeyInfo,
+    KeyLifetime,
     PolicyInfo,
     RoleAssignmentInfo,
+    RotationPolicyInfo,
     VaultInfo,
     environments_using,
 )
@@ -39,6 +41,7 @@ from cmk.preflight import (
 
 FLOW = "rotate"
 CREATE_KEY_VERSION = "create key version"
+SET_ROTATION_POLICY = "set key rotation policy"
 CREATE_KEY = "create key"
 DEPLOY_POLICY = "deploy policy"
 GRANT_KEY_ACCESS = "grant key access"
@@ -189,6 +192,7 @@ class KeyVersionState:
     assignments: list[RoleAssignmentInfo] = field(default_factory=list)
     versions: list[KeyInfo] | None = None  # read only when a rotation policy is to have made the new version
     recorded_previous: str | None = None  # the version an earlier run of this change started from
+    rotation: RotationPolicyInfo | None = None  # the key's rotation policy as read
 
 
 @dataclass
@@ -200,11 +204,12 @@ class KeyVersionPlan:
     vault_uri: str
     key_name: str
     previous: str
+    lifetime: KeyLifetime | None = None
 
     @property
     def adopt(self) -> bool:
         """Whether the new version already exists (made by a rotation policy or an earlier run)."""
-        return not self.plan.pending
+        return not any(w.action == CREATE_KEY_VERSION for w in self.plan.pending)
 
 
 def previous_version(state: KeyVersionState, create_new_version: bool) -> str:
@@ -224,6 +229,7 @@ def plan_key_version(
     requested_by: str,
     create_new_version: bool,
     notes: Sequence[str] = (),
+    lifetime: KeyLifetime | None = None,
 ) -> KeyVersionPlan:
     """One key-version write (or none when the version exists) and the environments that follow the key."""
     policy, vault = state.policy, state.vault
@@ -243,7 +249,11 @@ def plan_key_version(
         version = state.current.version if state.current else ""
         plan.add(PlannedWrite("keyvault", CREATE_KEY_VERSION, target, f"version {version} {how}", True))
     else:
-        plan.add(PlannedWrite("keyvault", CREATE_KEY_VERSION, target, f"replaces version {previous}"))
+        expiry = f", expires after {lifetime.expires_in}" if lifetime else ""
+        plan.add(PlannedWrite("keyvault", CREATE_KEY_VERSION, target, f"replaces version {previous}{expiry}"))
+    if lifetime is not None:
+        in_place = lifetime.matches(state.rotation)
+        plan.add(PlannedWrite("keyvault", SET_ROTATION_POLICY, target, lifetime.detail(), in_place))
     linked = environments_using(state.environments, policy.system_id)
     plan.rows = [
         EnvironmentRow.planned(
@@ -256,7 +266,7 @@ def plan_key_version(
     plan.notes.append(
         f"{len(linked)} environment(s) follow the key and re-wrap within 24 hours; no environment is written to."
     )
-    return KeyVersionPlan(plan, vault.id, vault.uri, key_name, previous)
+    return KeyVersionPlan(plan, vault.id, vault.uri, key_name, previous, lifetime)
 
 
 # -- policy-swap mode -------------------------------------------------------------------------------------
@@ -271,6 +281,7 @@ class SwapRequest:
     whole_tenant: bool
     swap_method: SwapMethod
     admin_object_id: str
+    lifetime: KeyLifetime | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +297,7 @@ class SwapState:
     environments: list[EnvironmentInfo]
     old_assignments: list[RoleAssignmentInfo] = field(default_factory=list)
     recorded_targets: list[str] | None = None  # environment ids an earlier run of this change recorded
+    new_key_rotation: RotationPolicyInfo | None = None  # the adopted new key's rotation policy
 
 
 @dataclass
@@ -403,7 +415,13 @@ def plan_policy_swap(
     plan = ChangePlan(FLOW, change_id, requested_by, findings=sort_findings(findings), notes=list(notes))
     new_key_ref = key_target(new_vault.uri, request.new_key_name)
     adopted = state.new_key is not None
-    plan.add(PlannedWrite("keyvault", CREATE_KEY, new_key_ref, f"{kty} {size}", in_place=adopted))
+    expiry = f", expires after {request.lifetime.expires_in}" if request.lifetime else ""
+    plan.add(PlannedWrite("keyvault", CREATE_KEY, new_key_ref, f"{kty} {size}{expiry}", in_place=adopted))
+    if request.lifetime is not None:
+        in_place = adopted and request.lifetime.matches(state.new_key_rotation)
+        plan.add(
+            PlannedWrite("keyvault", SET_ROTATION_POLICY, new_key_ref, request.lifetime.detail(), in_place)
+        )
     plan.add(
         PlannedWrite(
             "arm",

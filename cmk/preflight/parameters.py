@@ -17,6 +17,12 @@ Sources:
 - Geos: the Power Platform geos of Microsoft's customer-managed key documentation (2025 list; the 2023 names
   unitedarabemirates and unitedkingdom are accepted as aliases).
 - Environment ids, object ids, subscription ids: GUIDs (8-4-4-4-12 hexadecimal digits).
+- Key lifetimes: ISO 8601 durations (parsed by isodate). Key Vault's rotation policy rules: expiryTime at least
+  28 days, each lifetime-action trigger at least 7 days, a timeBeforeExpiry shorter than the expiry (Key Vault
+  "Configure key auto-rotation"; the simulator enforces the same). A Rotate after creation must come before the
+  version expires, or the key would expire first and lock every environment on it ("If you set an expiration date
+  in your key and the key expired, all the environments that're encrypted with this key will be down", Power
+  Platform customer-managed key documentation).
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+import isodate
+
+from cmk.domain.models import KeyLifetime
 from cmk.domain.resource_ids import ResourceRef, parse_policy_id, parse_vault_id
 from cmk.errors import ConfigurationError, InvalidResourceIdError
 from cmk.state.checkpoints import validate_change_id
@@ -235,6 +245,61 @@ class Parameters:
             if count > 1:
                 self.notes.append(f"{name}: {key} was given {count} times; it is moved once.")
         return out
+
+    # -- durations -----------------------------------------------------------------------------------------
+    def duration(
+        self, value: str, name: str, *, minimum_days: int, optional: bool = False
+    ) -> timedelta | None:
+        """A positive ISO 8601 duration (P2Y, P18M, P30D) of at least minimum_days; None when empty and optional."""
+        text = (value or "").strip()
+        if optional and not text:
+            return None
+        try:
+            parsed = isodate.parse_duration(text)
+        except (isodate.ISO8601Error, ValueError):
+            self.refuse(
+                f"{name} {_shown(value)} is not an ISO 8601 duration: write it as P2Y, P18M, P90D or P1Y6M."
+            )
+            return None
+        span = (
+            parsed.totimedelta(start=datetime(2000, 1, 1, tzinfo=UTC))
+            if isinstance(parsed, isodate.Duration)
+            else parsed
+        )
+        if span < timedelta(days=minimum_days):
+            self.refuse(
+                f"{name} {_shown(value)} is shorter than Key Vault's minimum of {minimum_days} days (P{minimum_days}D)."
+            )
+            return None
+        return span
+
+    def key_lifetime(
+        self, expires_in: str, rotate_after: str, notify_before_expiry: str
+    ) -> KeyLifetime | None:
+        """The expiry and rotation policy a flow gives its keys; None (leave them as they are) for no expiry."""
+        if not (expires_in or "").strip():
+            if (rotate_after or "").strip() or (notify_before_expiry or "").strip():
+                self.refuse("key_rotate_after and key_notify_before_expiry need key_expires_in (e.g. P2Y).")
+            return None
+        expiry = self.duration(expires_in, "key_expires_in", minimum_days=28)
+        rotate = self.duration(rotate_after, "key_rotate_after", minimum_days=7, optional=True)
+        notify = self.duration(
+            notify_before_expiry, "key_notify_before_expiry", minimum_days=7, optional=True
+        )
+        if expiry is not None and rotate is not None and rotate >= expiry - timedelta(days=7):
+            self.refuse(
+                f"key_rotate_after {rotate_after!r} must come at least 7 days before the versions expire "
+                f"(key_expires_in {expires_in!r}), or a version expires before its successor exists."
+            )
+        if expiry is not None and notify is not None and notify >= expiry:
+            self.refuse(
+                f"key_notify_before_expiry {notify_before_expiry!r} must be shorter than key_expires_in {expires_in!r}."
+            )
+        return KeyLifetime(
+            (expires_in or "").strip(),
+            (rotate_after or "").strip() or None,
+            (notify_before_expiry or "").strip() or None,
+        )
 
     # -- numbers -------------------------------------------------------------------------------------------
     def positive(

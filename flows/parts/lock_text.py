@@ -4,7 +4,7 @@ from typing import Any
 
 from cmk.domain.tables import markdown_table
 from cmk.plans.change import ChangePlan
-from cmk.plans.lockdown import Grant, LockRow
+from cmk.plans.lockdown import ADMIN_CENTER, Grant, LockRow
 from flows.parts.summaries import approvals_section, counts_line, findings_section
 
 BLAST_HEADINGS = {
@@ -116,15 +116,44 @@ def unlock_summary_markdown(
     """The unlock's final report."""
     restored = "\n".join(f"- {g.describe()}" for g in grants)
     failed = [r for r in rows if r.status == "failed"]
+    manual = [r for r in rows if r.status == ADMIN_CENTER]
     return (
         f"# Unlock {change_id}: policy `{policy_name}`\n\n- Access restored from {source}:\n{restored}\n"
         f"- Policy health: Healthy\n- Environments: {counts_line(rows)}\n- CSV: `{csv_path}`\n\n"
         + (
-            "Verified: every environment is Enabled and still linked to the policy.\n"
+            f"**{len(manual)} environment(s) to re-enable in the admin center** (no documented API): see the "
+            f"checklist artifact, then run unlock again with change id `{change_id}` to verify them.\n\n"
+            if manual
+            else ""
+        )
+        + (
+            (
+                "Verified: every other environment is Enabled and still linked to the policy.\n"
+                if manual
+                else "Verified: every environment is Enabled and still linked to the policy.\n"
+            )
             if not failed
             else "**Not back online**:\n"
             + "\n".join(f"- `{r.environment_id}`: {r.error}" for r in failed)
             + f"\n\nFix the cause and run unlock again with change id `{change_id}`.\n"
         )
         + f"\n## Approvals\n{approvals_section(outcome.approvals, outcome.refusals)}\n"
+    )
+
+
+def admin_center_checklist(change_id: str, policy_name: str, rows: list[LockRow]) -> str:
+    """Per-environment steps for the admin center, where re-enabling a locked environment has no documented API."""
+    items = "\n".join(
+        f"- [ ] **{r.name or r.environment_id}** (`{r.environment_id}`, {r.geo or 'geo unknown'}): Power Platform "
+        "admin center > Environments > select it > on the *Environment disabled* card choose **Re-enable "
+        "environment** (takes up to 5 minutes)"
+        for r in rows
+    )
+    return (
+        f"# Unlock {change_id}: re-enable {len(rows)} environment(s) in the admin center\n\n"
+        f"Key access to policy `{policy_name}` is restored and the policy is Healthy. Microsoft documents no API "
+        "that re-enables an environment a customer-managed key locked, so an admin with read access to the "
+        "policy does it in the admin center, once per environment:\n\n"
+        f"{items}\n\nThen run unlock again with change id `{change_id}`: it re-reads every environment and "
+        "verifies that each one is Enabled and still on the customer-managed key.\n"
     )

@@ -13,11 +13,12 @@ from prefect import get_run_logger
 from prefect.states import Failed
 
 from cmk.domain import grace
-from cmk.domain.models import KeyInfo, PolicyInfo
+from cmk.domain.models import KeyInfo, KeyLifetime, PolicyInfo
 from cmk.domain.rows import EnvironmentRow, to_dicts
 from cmk.plans.rotation import (
     CREATE_KEY_VERSION,
     FLOW,
+    SET_ROTATION_POLICY,
     KeyVersionPlan,
     KeyVersionState,
     key_label,
@@ -33,7 +34,13 @@ from flows.parts.summaries import counts_line
 from tasks.access import read_key_role_assignments
 from tasks.context import Change, Services
 from tasks.environments import read_environments, verify_linked_environments
-from tasks.keys import create_key_version, list_key_versions, read_key
+from tasks.keys import (
+    create_key_version,
+    list_key_versions,
+    read_key,
+    read_rotation_policy,
+    set_rotation_policy,
+)
 from tasks.policies import read_policy, verify_policy_key_access
 from tasks.reports import publish_environment_table
 from tasks.vaults import read_vault
@@ -47,6 +54,7 @@ def rotate_key_version(
     approval_settings: str,
     dry_run: bool,
     notes: Sequence[str] = (),
+    lifetime: KeyLifetime | None = None,
 ) -> Any:
     """New key version, environments verified healthy, previous version kept and its retire date recorded."""
     started, services, change_id = grace.utc_now(), change.services, change.change_id
@@ -63,6 +71,7 @@ def rotate_key_version(
         assignments=read_key_role_assignments(services, vault, policy.principal_id),
         versions=list_key_versions(services, vault.uri, key_name) if adopting else None,
         recorded_previous=recorded["previous"] if recorded else None,
+        rotation=read_rotation_policy(services, vault.uri, key_name) if lifetime else None,
     )
     # plan
     kv = plan_key_version(
@@ -71,6 +80,7 @@ def rotate_key_version(
         requested_by=change.requested_by,
         create_new_version=create_new_version,
         notes=notes,
+        lifetime=lifetime,
     )
     plan_md = plan_markdown(kv.plan, "key-version", _plan_lines(kv, policy, create_new_version))
     if kv.plan.blocking or dry_run:
@@ -151,8 +161,12 @@ def new_key_version(services: Services, kv: KeyVersionPlan) -> KeyInfo:
     else:
         kv.plan.require(CREATE_KEY_VERSION, key_target(kv.vault_uri, kv.key_name))
         ckpt.finish_step("new_version_started", {"previous": kv.previous})
-        new = create_key_version(services, kv.vault_uri, kv.key_name)
+        new = create_key_version(services, kv.vault_uri, kv.key_name, kv.lifetime)
     ckpt.finish_step("new_version", {"previous": kv.previous, "version": new.version})
+    target = key_target(kv.vault_uri, kv.key_name)
+    if kv.lifetime and kv.plan.permits(SET_ROTATION_POLICY, target) and not ckpt.step("rotation_policy"):
+        set_rotation_policy(services, kv.vault_uri, kv.key_name, kv.lifetime)
+        ckpt.finish_step("rotation_policy", {"policy": kv.lifetime.detail()})
     return new
 
 

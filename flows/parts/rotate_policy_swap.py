@@ -23,6 +23,7 @@ from cmk.plans.rotation import (
     FLOW,
     GRANT_KEY_ACCESS,
     GRANT_READER,
+    SET_ROTATION_POLICY,
     SwapPlan,
     SwapRequest,
     SwapState,
@@ -41,7 +42,7 @@ from flows.parts.summaries import counts_line
 from tasks.access import grant_key_access, grant_policy_reader, read_key_role_assignments
 from tasks.context import Change, Services
 from tasks.environments import read_environments
-from tasks.keys import ensure_key, read_key
+from tasks.keys import ensure_key, read_key, read_rotation_policy, set_rotation_policy
 from tasks.policies import deploy_policy, read_policy, verify_policy_key_access, wait_policy_identity
 from tasks.reports import Progress, publish_environment_table, publish_summary
 from tasks.vaults import read_vault
@@ -177,6 +178,9 @@ def read_state(services: Services, old: PolicyInfo, request: SwapRequest, new_va
         environments=read_environments(services),
         old_assignments=read_key_role_assignments(services, old_vault, old.principal_id),
         recorded_targets=recorded["environments"] if recorded else None,
+        new_key_rotation=read_rotation_policy(services, new_vault.uri, request.new_key_name)
+        if request.lifetime
+        else None,
     )
 
 
@@ -210,9 +214,17 @@ def create_new_key(services: Services, swap: SwapPlan, state: SwapState, request
     key = read_key(services, uri, name, done["version"]) if done else state.new_key
     if key is None:
         swap.plan.require(CREATE_KEY, key_target(uri, name))
-        key = ensure_key(services, uri, name, swap.key_type, swap.key_size)
+        key = ensure_key(services, uri, name, swap.key_type, swap.key_size, request.lifetime)
     if not done:
         ckpt.finish_step("new_key", {"key": key_target(uri, name), "version": key.version})
+    lifetime = request.lifetime
+    if (
+        lifetime
+        and swap.plan.permits(SET_ROTATION_POLICY, key_target(uri, name))
+        and not ckpt.step("rotation_policy")
+    ):
+        set_rotation_policy(services, uri, name, lifetime)
+        ckpt.finish_step("rotation_policy", {"policy": lifetime.detail()})
     return key
 
 

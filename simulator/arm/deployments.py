@@ -191,6 +191,7 @@ class DeploymentBackend:
         )
         try:
             deployment.plan = plan(template, parameters)
+            self._register_provider_for(deployment)
             if deployment.mode == "Complete":
                 raise TemplateError(
                     "UnsupportedDeploymentMode",
@@ -203,6 +204,20 @@ class DeploymentBackend:
             AsyncOperation(deployment.operation_id, "deployment", deployment.id, now, deployment.done_at)
         )
         return deployment, previous is None
+
+    def _register_provider_for(self, deployment: Deployment) -> None:
+        """Register Microsoft.PowerPlatform for the deployment, as ARM does, when the caller may register it."""
+        if not deployment.plan or not deployment.plan.resources:
+            return
+        if self.registrations.provider_state(PP_NAMESPACE) == "Registered":
+            return
+        scope = self.groups.subscription_scope()
+        if not self.rbac.has_action(deployment.caller_oid, scope, f"{PP_NAMESPACE}/register/action"):
+            return  # the deployment then fails with MissingSubscriptionRegistration, as in ARM
+        registration = self.registrations.register_provider(PP_NAMESPACE)
+        if registration.started_at is not None:
+            registered_at = registration.started_at + self.tenant.settings.provider_registration_seconds
+            deployment.done_at = max(deployment.done_at, registered_at)
 
     def _execute(self, deployment: Deployment, now: float) -> None:
         """Run the plan: create or update each policy as the caller; record outputs or the failure."""

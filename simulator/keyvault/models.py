@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import isodate
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -44,9 +45,6 @@ _PADDINGS: dict[str, Any] = {
     ),
     "RSA1_5": lambda: padding.PKCS1v15(),
 }
-_DURATION = re.compile(
-    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$"
-)
 
 
 class VaultConfig(Protocol):
@@ -82,12 +80,19 @@ def _int_bytes(value: int) -> bytes:
 
 
 def parse_duration_seconds(text: Any) -> int:
-    """Seconds in an ISO-8601 duration such as P90D, P2Y, P1M, PT48H (a month is 30 days, a year 365)."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
-    if not match or not any(match.groups()) or text.endswith("T"):
+    """Seconds in a positive ISO-8601 duration such as P90D, P2Y, P1M, PT48H (a month is 30 days, a year 365)."""
+    try:
+        parsed = isodate.parse_duration(text) if isinstance(text, str) else None
+    except (isodate.ISO8601Error, ValueError):
+        parsed = None
+    if isinstance(parsed, isodate.Duration):
+        days = int(parsed.years) * 365 + int(parsed.months) * 30
+        seconds = days * DAY + int(parsed.tdelta.total_seconds())
+    else:
+        seconds = int(parsed.total_seconds()) if parsed is not None else 0
+    if seconds <= 0:
         raise errors.bad_parameter(f"Invalid ISO-8601 duration: {text!r}. Use e.g. P90D, P1M, P2Y or PT48H.")
-    years, months, weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return (years * 365 + months * 30 + weeks * 7 + days) * DAY + hours * 3600 + minutes * 60 + seconds
+    return seconds
 
 
 def _iso(ts: int) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cmk.domain.models import KeyLifetime, RotationPolicyInfo
 from cmk.domain.roles import CRYPTO_SERVICE_ENCRYPTION_USER, READER
 from cmk.plans.onboarding import (
     CREATE_KEY,
@@ -14,7 +15,9 @@ from cmk.plans.onboarding import (
     GRANT_KEY_ACCESS,
     GRANT_READER,
     LINK,
+    MAKE_MANAGED,
     REGISTER_PROVIDER,
+    SET_ROTATION_POLICY,
     OnboardingRequest,
     OnboardingState,
     onboarding_request,
@@ -22,6 +25,7 @@ from cmk.plans.onboarding import (
     plan_onboarding,
     plan_to_dict,
     planned_links,
+    planned_managed,
 )
 from cmk.preflight.parameters import InvalidParameterError
 from tests.cmk import factories as f
@@ -61,6 +65,7 @@ def done() -> OnboardingState:
     """Everything of the onboarding but the links exists already."""
     return fresh(
         key=f.key(),
+        rotation=RotationPolicyInfo("P2Y", rotate_after_create="P18M", notify_before_expiry="P30D"),
         policy=f.policy(),
         vault=f.vault(),
         provider_state="Registered",
@@ -77,6 +82,7 @@ def test_a_fresh_onboarding_plans_every_write_in_microsofts_order() -> None:
     assert [(w.action, w.target) for w in plan.pending] == [
         (REGISTER_PROVIDER, "Microsoft.PowerPlatform"),
         (CREATE_KEY, "https://127.0.0.1:1/keys/cmk"),
+        (SET_ROTATION_POLICY, "https://127.0.0.1:1/keys/cmk"),
         (DEPLOY_POLICY, f.POLICY_ID),
         (GRANT_KEY_ACCESS, f.VAULT_ID),
         (GRANT_READER, f.POLICY_ID),
@@ -87,7 +93,12 @@ def test_a_fresh_onboarding_plans_every_write_in_microsofts_order() -> None:
     assert plan.blocking == [] and "KEY_WILL_BE_CREATED" in codes(plan, "info")
     assert [r.environment_id for r in plan.rows] == [E1, E2] and planned_links(plan) == [E1, E2]
     assert any("systemId and managed identity do not exist yet" in n for n in plan.notes)
-    assert "access policy get/wrapKey/unwrapKey" in plan.writes[3].detail
+    assert "expires after P2Y" in plan.writes[1].detail
+    assert (
+        plan.writes[2].detail
+        == "versions expire after P2Y; Rotate P18M after creation; Notify P30D before expiry"
+    )
+    assert "access policy get/wrapKey/unwrapKey" in plan.writes[4].detail
 
 
 def test_what_exists_already_is_in_place_and_only_the_links_remain() -> None:
@@ -96,6 +107,7 @@ def test_what_exists_already_is_in_place_and_only_the_links_remain() -> None:
     assert [w.action for w in plan.writes if w.in_place] == [
         REGISTER_PROVIDER,
         CREATE_KEY,
+        SET_ROTATION_POLICY,
         DEPLOY_POLICY,
         GRANT_KEY_ACCESS,
         GRANT_READER,
@@ -224,3 +236,84 @@ def test_every_refusal_is_raised_together() -> None:
     assert "4 invalid parameters" in text
     assert "key_name" in text and "policy_name" in text and "operation_timeout_seconds" in text
     assert "concurrency" in text
+
+
+def test_an_adopted_key_with_another_rotation_policy_gets_the_asked_one() -> None:
+    plan = plan_onboarding(
+        request(), replace(done(), rotation=RotationPolicyInfo(None, notify_before_expiry="P30D"))
+    )
+    assert plan.permits(SET_ROTATION_POLICY, "https://127.0.0.1:1/keys/cmk")
+    assert not plan.permits(CREATE_KEY, "https://127.0.0.1:1/keys/cmk")
+
+
+def test_no_rotate_action_when_asked_for_none() -> None:
+    plan = plan_onboarding(request(lifetime=KeyLifetime("P1Y", None, "P30D")), fresh())
+    write = next(w for w in plan.writes if w.action == SET_ROTATION_POLICY)
+    assert write.detail == "versions expire after P1Y; no Rotate; Notify P30D before expiry"
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "problem"),
+    [
+        ({"key_expires_in": "2 years"}, "key_expires_in '2 years' is not an ISO 8601 duration"),
+        ({"key_expires_in": "P10D"}, "key_expires_in 'P10D' is shorter than Key Vault's minimum of 28 days"),
+        ({"key_rotate_after": "P3D"}, "key_rotate_after 'P3D' is shorter than Key Vault's minimum of 7 days"),
+        (
+            {"key_rotate_after": "P2Y"},
+            "key_rotate_after 'P2Y' must come at least 7 days before the versions expire",
+        ),
+        (
+            {"key_notify_before_expiry": "P3Y"},
+            "key_notify_before_expiry 'P3Y' must be shorter than key_expires_in",
+        ),
+        ({"key_notify_before_expiry": "-P30D"}, "key_notify_before_expiry '-P30D' is shorter"),
+    ],
+)
+def test_key_lifetimes_are_checked_before_any_request(lifetime: dict[str, str], problem: str) -> None:
+    with pytest.raises(InvalidParameterError) as refused:
+        onboarding_request(**valid(**lifetime))
+    assert any(problem in p for p in refused.value.problems), refused.value.problems
+
+
+def test_the_default_lifetime_is_microsofts_advice() -> None:
+    lifetime = onboarding_request(**valid()).lifetime
+    assert lifetime == KeyLifetime("P2Y", "P18M", "P30D")
+    assert lifetime.expires_on(f.NOW).year == f.NOW.year + 2
+
+
+E3 = "00000000-0000-0000-0000-0000000e0003"
+
+
+def with_unmanaged() -> OnboardingState:
+    return fresh(environments=[f.env(), f.env(id=E2, display_name="Sales"), f.env(id=E3, managed=False)])
+
+
+def test_a_non_managed_environment_blocks_unless_it_is_made_managed() -> None:
+    blocked = plan_onboarding(request(environments=(E1, E3)), with_unmanaged())
+    assert "ENV_NOT_MANAGED" in codes(blocked, "blocking")
+    plan = plan_onboarding(request(environments=(E1, E3), make_managed=(E3,)), with_unmanaged())
+    assert plan.blocking == []
+    assert planned_managed(plan) == [E3] and planned_links(plan) == [E1, E3]
+    actions = [w.action for w in plan.pending]
+    assert actions.index(MAKE_MANAGED) < actions.index(LINK)
+
+
+def test_without_environments_the_made_managed_one_is_eligible_too() -> None:
+    plan = plan_onboarding(request(make_managed=(E3,)), with_unmanaged())
+    assert planned_links(plan) == [E1, E2, E3] and planned_managed(plan) == [E3]
+
+
+def test_an_already_managed_environment_is_in_place() -> None:
+    plan = plan_onboarding(request(environments=(E1,), make_managed=(E1,)), with_unmanaged())
+    assert planned_managed(plan) == [] and any(w.action == MAKE_MANAGED and w.in_place for w in plan.writes)
+
+
+def test_make_managed_must_name_a_linked_environment() -> None:
+    plan = plan_onboarding(request(environments=(E1,), make_managed=(E3,)), with_unmanaged())
+    assert "MAKE_MANAGED_NOT_LINKED" in codes(plan, "blocking")
+
+
+def test_make_managed_ids_are_validated() -> None:
+    with pytest.raises(InvalidParameterError) as refused:
+        onboarding_request(**valid(make_managed=["not-a-guid"]))
+    assert "make_managed" in str(refused.value)

@@ -83,6 +83,7 @@ def test_dry_run_writes_nothing_and_reports_the_plan(flow_env: RunningSimulator)
     assert actions == [
         "register provider",
         "create key",
+        "set key rotation policy",
         "deploy enterprise policy",
         "grant key access",
         "grant Reader",

@@ -359,19 +359,24 @@ def test_deployment_executes_after_deployment_seconds(registered: World) -> None
     assert registered.arm.find_policy_by_id(deployment.output_resources[0]) is not None
 
 
-def test_deployment_fails_with_policy_errors_and_missing_permissions(world: World) -> None:
+def test_deployment_registers_the_provider_then_fails_with_policy_errors_and_missing_permissions(
+    world: World,
+) -> None:
     world.settings.deployment_seconds = 0
+    world.settings.provider_registration_seconds = 2
     bad = {
         "properties": {"template": _template(kind="Bogus"), "parameters": {"policyName": {"value": "ep1"}}}
     }
-    unregistered, _ = world.arm.create_deployment("rg-cmk", "d1", bad, KV_ADMIN)
+    good = {"properties": {"template": _template(), "parameters": {"policyName": {"value": "ep1"}}}}
+    registering, _ = world.arm.create_deployment("rg-cmk", "d1", good, KV_ADMIN)
     world.clock.advance(1)
     world.tick()
-    assert unregistered.state == "Failed" and unregistered.error is not None
-    assert unregistered.error["code"] == "DeploymentFailed"
-    assert unregistered.error["details"][0]["code"] == "MissingSubscriptionRegistration"
-    world.settings.provider_registration_seconds = 0
-    world.arm.register_provider("Microsoft.PowerPlatform")
+    assert registering.state in ("Accepted", "Running")
+    assert world.arm.provider_state("Microsoft.PowerPlatform") == "Registering"
+    world.clock.advance(1.5)
+    world.tick()
+    assert registering.state == "Succeeded"
+    assert world.arm.provider_state("Microsoft.PowerPlatform") == "Registered"
     invalid, _ = world.arm.create_deployment("rg-cmk", "d2", bad, KV_ADMIN)
     forbidden, _ = world.arm.create_deployment(
         "rg-cmk",

@@ -262,23 +262,60 @@ def test_deployment_of_an_unsupported_resource_type_fails(admin: Clients) -> Non
     assert admin.deploy.deployments.get("rg-cmk", "bad").properties.provisioning_state == "Failed"
 
 
-def test_deployment_reports_policy_errors_and_missing_registration(admin: Clients) -> None:
-    vault_id = admin.kv.vaults.get("rg-cmk", "kv-cmk-demo").id
-    body = {
+def deployment_body(vault_id: str, name: str, geo: str = "europe") -> dict[str, Any]:
+    return {
         "properties": {
             "mode": "Incremental",
             "template": policy_template(vault_id),
-            "parameters": {"policyName": {"value": "ep-x"}, "geo": {"value": "europe"}},
+            "parameters": {"policyName": {"value": name}, "geo": {"value": geo}},
         }
     }
+
+
+def test_deployment_registers_the_provider_as_arm_does(admin: Clients, quick: RunningSimulator) -> None:
+    quick.control.settings(provider_registration_seconds=0.5)
+    assert admin.rm.providers.get("Microsoft.PowerPlatform").registration_state == "NotRegistered"
+    vault_id = admin.kv.vaults.get("rg-cmk", "kv-cmk-demo").id
+    deployment = admin.deploy.deployments.begin_create_or_update(
+        "rg-cmk", "d1", deployment_body(vault_id, "ep-auto")
+    ).result()
+    assert deployment.properties.provisioning_state == "Succeeded"
+    assert admin.rm.providers.get("Microsoft.PowerPlatform").registration_state == "Registered"
+    assert deployment.properties.output_resources[0].id.endswith("/enterprisePolicies/ep-auto")
+
+
+def test_deployment_without_the_right_to_register_fails_with_missing_registration(
+    admin: Clients, pp_admin: Clients, quick: RunningSimulator
+) -> None:
+    group_id = admin.rm.resource_groups.get("rg-cmk").id
+    contributor = next(iter(admin.auth.role_definitions.list(group_id, filter="roleName eq 'Contributor'")))
+    admin.auth.role_assignments.create(
+        group_id,
+        str(uuid.uuid4()),
+        {
+            "properties": {
+                "roleDefinitionId": contributor.id,
+                "principalId": quick.identity("powerplatform-admin")["object_id"],
+                "principalType": "ServicePrincipal",
+            }
+        },
+    )
+    vault_id = admin.kv.vaults.get("rg-cmk", "kv-cmk-demo").id
     with pytest.raises(HttpResponseError) as unregistered:
-        admin.deploy.deployments.begin_create_or_update("rg-cmk", "d1", body).result()
+        pp_admin.deploy.deployments.begin_create_or_update(
+            "rg-cmk", "d1", deployment_body(vault_id, "ep-x")
+        ).result()
     error = unregistered.value.error
     assert error is not None and error.code == "DeploymentFailed"
     assert error.details[0].code == "MissingSubscriptionRegistration"
-    admin.rm.providers.register("Microsoft.PowerPlatform")
-    body["properties"]["parameters"]["geo"] = {"value": "westeurope"}
+    assert admin.rm.providers.get("Microsoft.PowerPlatform").registration_state == "NotRegistered"
+
+
+def test_deployment_reports_policy_errors(admin: Clients) -> None:
+    vault_id = admin.kv.vaults.get("rg-cmk", "kv-cmk-demo").id
     with pytest.raises(HttpResponseError) as bad_geo:
-        admin.deploy.deployments.begin_create_or_update("rg-cmk", "d2", body).result()
+        admin.deploy.deployments.begin_create_or_update(
+            "rg-cmk", "d2", deployment_body(vault_id, "ep-x", geo="westeurope")
+        ).result()
     assert bad_geo.value.error is not None
     assert bad_geo.value.error.details[0].code == "LocationNotAvailableForResourceType"
