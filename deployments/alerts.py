@@ -48,7 +48,7 @@ ALERTS: dict[str, tuple[str, str, str]] = {  # name -> (description, subject, bo
         "Approval expires soon: {{ event.payload.flow }} run {{ event.payload.name }}",
         "The {{ event.payload.flow }} run {{ event.payload.name }} (change {{ event.payload.change_id }}) waits "
         "for an approval that expires at {{ event.payload.expires_at }} UTC. Answer it before then: "
-        "{{ flow_run|ui_url }}\nFlow run id: {{ event.payload.id }}",
+        "{{ flow_run|ui_url }}\nFlow run id: {{ event.payload.id }} (reminder)",
     ),
 }
 
