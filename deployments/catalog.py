@@ -68,6 +68,7 @@ class DeploymentSpec:
 
 
 NIGHTLY_INVENTORY = ScheduleSpec("30 2 * * *", slug="nightly")
+EVERY_TEN_MINUTES = ScheduleSpec("*/10 * * * *", slug="every-10-minutes")
 # The same schedule deployments/rotation.py builds; inactive until a policy_id is set (there or in the UI).
 QUARTERLY_ROTATION = ScheduleSpec(
     "0 6 1 1,4,7,10 *", timezone="Europe/Amsterdam", active=False, slug="quarterly"
@@ -125,6 +126,26 @@ CATALOG: tuple[DeploymentSpec, ...] = (
         "Runs nightly; run it on demand any time.",
         tags=("cmk", "read-only", "scheduled"),
         schedules=(NIGHTLY_INVENTORY,),
+    ),
+    DeploymentSpec(
+        "flows.regrant:regrant_access",
+        "regrant-access",
+        "Grant again the key access the audit journal recorded and someone removed (the inventory's "
+        "access-missing finding); nothing else is written. Pauses for approval.",
+    ),
+    DeploymentSpec(
+        "flows.remediate:remediate",
+        "remediate-finding",
+        "Self-healing dispatcher, started by the cmk-self-healing automation on an inventory finding: starts "
+        "the change run that repairs it (which pauses for approval). Writes and approves nothing itself.",
+        tags=("cmk", "self-healing"),
+    ),
+    DeploymentSpec(
+        "flows.reminders:approval_reminders",
+        "approval-reminders",
+        "Read-only: every 10 minutes, remind approvers once of each paused run whose approval expires soon.",
+        tags=("cmk", "read-only", "scheduled"),
+        schedules=(EVERY_TEN_MINUTES,),
     ),
 )
 

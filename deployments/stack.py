@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from deployments.sink import NotificationSink
 from simulator.testing import RunningSimulator, running_simulator
 
 log = logging.getLogger("deployments.stack")
@@ -40,7 +41,11 @@ class StackConfig:
     reports_dir: Path = Path("reports")
     scenario: str | dict[str, Any] = "demo"
     sim_settings: dict[str, Any] = field(default_factory=dict)
-    webhook_url: str | None = None
+    webhook_url: str | None = None  # None: the local sink (deployments/sink.py) receives every notification
+    alerts: bool = True  # the alert automations (deployments/alerts.py)
+    remediate: str = (
+        "all"  # CMK_REMEDIATE for the flows, unless the environment sets it (safe: all ask approval)
+    )
     only: list[str] | None = None  # deployment names; None = all
     runner_poll_seconds: int = 5
     startup_timeout: float = 120.0
@@ -104,6 +109,7 @@ class Stack:
         self.server: subprocess.Popen[Any] | None = None
         self.serve: subprocess.Popen[Any] | None = None
         self.served: list[str] = []
+        self.sink: NotificationSink | None = None
         self._exit = contextlib.ExitStack()
         self._logs: list[IO[Any]] = []
 
@@ -125,6 +131,7 @@ class Stack:
                 "PREFECT_RUNNER_POLL_FREQUENCY": str(cfg.runner_poll_seconds),
                 "CMK_STATE_DIR": str(cfg.state_dir.resolve()),
                 "CMK_REPORTS_DIR": str(cfg.reports_dir.resolve()),
+                "CMK_REMEDIATE": os.environ.get("CMK_REMEDIATE", cfg.remediate),
             }
         )
         return env
@@ -155,6 +162,7 @@ class Stack:
             self.start_server()
             self.register_blocks()
             self.start_serving()
+            self.wire_self_healing()
         except BaseException:
             self.stop()
             raise
@@ -212,22 +220,45 @@ class Stack:
             raise RuntimeError(f"prefect block register -m blocks failed: {done.stdout}{done.stderr}")
         with temporary_settings(updates={PREFECT_API_URL: self.config.api_url}):
             save_simulator_blocks(self.sim.endpoints)
-            if self.config.webhook_url:
-                from deployments.notifications import (
-                    catalog_flow_names,
-                    ensure_pause_automation,
-                    save_webhook_block,
-                )
-
-                automation = ensure_pause_automation(
-                    save_webhook_block(self.config.webhook_url), catalog_flow_names()
-                )
-                log.info(
-                    "Approval notifications: automation %s -> webhook on %s (the URL may hold a token; not logged).",
-                    automation.name,
-                    urlsplit(self.config.webhook_url).hostname,
-                )
+            self.wire_notifications()
         log.info("Block types registered; blocks saved for the simulator.")
+
+    def wire_notifications(self) -> None:
+        """Approval notifications and alerts to the webhook, or to the local sink when none is given."""
+        from deployments.alerts import DEFAULT_ALERTS_BLOCK, ensure_alert_automations
+        from deployments.notifications import catalog_flow_names, ensure_pause_automation, save_webhook_block
+
+        url = self.config.webhook_url
+        if url is None:
+            self.sink = NotificationSink(self.config.state_dir.resolve() / "notifications.jsonl").start()
+            url = self.sink.url
+            log.info("Notifications go to the local sink: %s.", self.sink.path)
+        flows = catalog_flow_names()
+        automation = ensure_pause_automation(save_webhook_block(url), flows)
+        log.info(
+            "Approval notifications: automation %s -> webhook on %s (the URL may hold a token; not logged).",
+            automation.name,
+            urlsplit(url).hostname,
+        )
+        if self.config.alerts:
+            alerts = ensure_alert_automations(save_webhook_block(url, name=DEFAULT_ALERTS_BLOCK), flows)
+            log.info("Alerts: %s.", ", ".join(a.name for a in alerts))
+
+    def wire_self_healing(self) -> None:
+        """The automation that runs the remediate deployment on inventory findings (when it is served)."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from deployments.remediation import DISPATCHER, dispatcher_id, ensure_remediation_automation
+
+        if DISPATCHER.split("/", 1)[1] not in self.served:
+            return
+        with temporary_settings(updates={PREFECT_API_URL: self.config.api_url}):
+            automation = ensure_remediation_automation(dispatcher_id())
+        log.info(
+            "Self-healing: automation %s; CMK_REMEDIATE=%s (every repair waits for approval).",
+            automation.name,
+            self.child_env()["CMK_REMEDIATE"] or "(none)",
+        )
 
     def start_serving(self) -> None:
         """`python -m deployments.serve` in its own process; wait until its deployments exist."""
@@ -274,6 +305,9 @@ class Stack:
         _stop_process(self.serve, "deployment server", signal.SIGINT, 20)
         _stop_process(self.server, "Prefect server", signal.SIGTERM, 20)
         self._exit.close()
+        if self.sink is not None:
+            self.sink.stop()
+            self.sink = None
         for handle in self._logs:
             handle.close()
         self._logs.clear()
@@ -289,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--webhook-url",
         default=os.environ.get("CMK_APPROVAL_WEBHOOK_URL"),
-        help="send approval notifications here (default: $CMK_APPROVAL_WEBHOOK_URL; none = no automation)",
+        help="send approval notifications and alerts here (default: $CMK_APPROVAL_WEBHOOK_URL; none = the "
+        "local sink, .state/notifications.jsonl)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

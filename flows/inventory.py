@@ -7,11 +7,13 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from blocks import DEFAULT_AZURE_BLOCK, DEFAULT_POWERPLATFORM_BLOCK
+from cmk.inventory.remediation import remediations
 from cmk.inventory.report import assess
 from cmk.inventory.risks import SEVERITY_ORDER
 from cmk.inventory.snapshot import TenantSnapshot
 from tasks.context import connect
 from tasks.environments import read_environments
+from tasks.events import announce_findings
 from tasks.policies import read_policies
 from tasks.records import read_journal_grants, read_policy_retirements, read_retirements
 from tasks.reports import publish_inventory
@@ -63,7 +65,9 @@ def inventory(
         read_errors=azure.errors,
     )
     report = assess(snapshot, taken_at, expiry_margin_days)
-    paths = publish_inventory(report)
+    # Repairable findings become events (self-healing, opted in per finding; each repair asks approval).
+    healing = announce_findings(report, remediations(snapshot, taken_at, expiry_margin_days))
+    paths = publish_inventory(report, healing)
     counts = report.counts()
     logger.info(
         "Inventory: %d environment(s), %d polic(ies); risks: %d high, %d medium, %d low.",
@@ -80,6 +84,7 @@ def inventory(
         "risks": [r.to_row() for r in report.risks],
         "risk_codes": sorted({r.code for r in report.risks}),
         "csv": [str(p) for p in paths],
+        "self_healing": healing,
     }
     worst = report.worst()
     if fail_on != "never" and worst is not None and SEVERITY_ORDER[worst] <= SEVERITY_ORDER[fail_on]:

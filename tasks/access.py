@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from cmk.domain.models import PolicyInfo, RoleAssignmentInfo, VaultInfo
 from cmk.errors import NotFoundError
 from cmk.plans.lockdown import Grant, grant_present
+from cmk.plans.regrant import RecordedGrant, grant_in_place
 from tasks.context import Services
 from tasks.retry import TRANSIENT_RETRY
 
@@ -137,3 +138,39 @@ def remove_access_policy(services: Services, vault_id: str, principal_id: str) -
 def delete_role_assignment(services: Services, assignment_id: str) -> bool:
     """Delete one role assignment; False when it was already gone."""
     return services.arm.delete_role_assignment(assignment_id)
+
+
+@task(name="read-recorded-grants", **TRANSIENT_RETRY)
+def read_recorded_grants(
+    services: Services, grants: list[RecordedGrant]
+) -> tuple[list[bool], dict[str, VaultInfo | None]]:
+    """For each recorded grant whether it exists now, and the vaults read on the way (None = not found)."""
+    vaults: dict[str, VaultInfo | None] = {}
+    present = []
+    for grant in grants:
+        vault = None
+        if grant.kind == "access_policy":
+            if grant.scope.lower() not in vaults:
+                try:
+                    vaults[grant.scope.lower()] = services.keyvault.get_vault(grant.scope)
+                except NotFoundError:
+                    vaults[grant.scope.lower()] = None
+            vault = vaults[grant.scope.lower()]
+            assignments: list[RoleAssignmentInfo] = []
+        else:
+            assignments = services.arm.list_role_assignments(grant.scope, grant.principal_id)
+        present.append(grant_in_place(grant, vault, assignments))
+    return present, vaults
+
+
+@task(name="regrant", cache_policy=NO_CACHE)
+def regrant(services: Services, grant: RecordedGrant) -> bool:
+    """Put one recorded grant back as it was recorded; False when it was already there (no write)."""
+    if grant.kind == "access_policy":
+        changed = services.keyvault.ensure_access_policy(
+            grant.scope, grant.principal_id, list(grant.permissions)
+        )
+    else:
+        _, changed = services.arm.ensure_role_assignment(grant.scope, grant.principal_id, grant.role)
+    get_run_logger().info("Granted again: %s%s.", grant.describe(), "" if changed else " (it was there)")
+    return changed

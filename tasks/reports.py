@@ -26,7 +26,7 @@ INVENTORY = "inventory"  # the file prefix of the inventory's reports
 
 
 @task(name="publish-inventory", cache_policy=NO_CACHE)
-def publish_inventory(report: InventoryReport) -> list[Path]:
+def publish_inventory(report: InventoryReport, self_healing: Sequence[str] = ()) -> list[Path]:
     """Keyed table and markdown artifacts (history accumulates per key) and two CSV files."""
     stamp = report.taken_at.strftime("%Y%m%dT%H%M%SZ")
     rows, risks = rows_frame(report.rows), risks_frame(report.risks)
@@ -46,7 +46,7 @@ def publish_inventory(report: InventoryReport) -> list[Path]:
         description=f"CMK inventory {stamp}: {counts['high']} high, {counts['medium']} medium, "
         f"{counts['low']} low risk(s).",
     )
-    markdown = summary_markdown(report, [str(p) for p in paths])
+    markdown = summary_markdown(report, [str(p) for p in paths], self_healing)
     create_markdown_artifact(markdown, key="inventory-summary", description=f"CMK inventory {stamp}")
     (reports_dir() / f"{INVENTORY}-{stamp}-summary.md").write_text(markdown)
     return paths

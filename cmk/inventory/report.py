@@ -178,8 +178,10 @@ def risks_frame(risks: Sequence[Risk]) -> pd.DataFrame:
     return pd.DataFrame([r.to_row() for r in risks], columns=RISK_COLUMNS)
 
 
-def summary_markdown(report: InventoryReport, csv_paths: Sequence[str] = ()) -> str:
-    """The inventory summary: counts, risks with remediation, and where the CSV files are."""
+def summary_markdown(
+    report: InventoryReport, csv_paths: Sequence[str] = (), self_healing: Sequence[str] = ()
+) -> str:
+    """The inventory summary: counts, risks with remediation, self-healing dispatched, where the CSV files are."""
     counts = report.counts()
     by_key: dict[str, int] = {}
     for row in report.rows:
@@ -193,6 +195,7 @@ def summary_markdown(report: InventoryReport, csv_paths: Sequence[str] = ()) -> 
         f"- Risks: **{counts['high']} high**, {counts['medium']} medium, {counts['low']} low",
     ]
     lines += [f"- CSV: `{p}`" for p in csv_paths]
+    lines += [f"- Self-healing: {line}" for line in self_healing]
     lines += ["", "## Risks", ""]
     if not report.risks:
         lines.append("No risk found.")

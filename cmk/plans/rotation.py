@@ -10,7 +10,7 @@ Two modes (Microsoft's "Change the environment's encryption key" and the version
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cmk.domain.models import (
     EnvironmentInfo,
@@ -222,6 +222,24 @@ def previous_version(state: KeyVersionState, create_new_version: bool) -> str:
     return state.versions[-2].version if len(state.versions) >= 2 else current
 
 
+# A version that is expiring (or expired) is what a new version cures: it does not block making one.
+REPLACED_BY_NEW_VERSION = frozenset({"KEY_EXPIRING_SOON", "KEY_EXPIRED"})
+
+
+def version_being_replaced(
+    findings: list[Finding], create_new_version: bool, newer_exists: bool
+) -> list[Finding]:
+    """The current version's findings; its expiry is information only when this change makes the new version."""
+    if not create_new_version or newer_exists:
+        return findings
+    return [
+        replace(f, severity="info", remediation="This rotation creates the new version that replaces it.")
+        if f.code in REPLACED_BY_NEW_VERSION
+        else f
+        for f in findings
+    ]
+
+
 def plan_key_version(
     state: KeyVersionState,
     *,
@@ -238,11 +256,13 @@ def plan_key_version(
     target = key_target(vault.uri, key_name)
     findings = list(check_vault(vault, vault.id))
     findings += check_identity_permissions(vault, policy, state.assignments)
-    findings += check_key(state.current, key_ref=target)
+    newer_exists = state.current is not None and bool(previous) and state.current.version != previous
+    findings += version_being_replaced(
+        check_key(state.current, key_ref=target), create_new_version, newer_exists
+    )
     findings += pinned_version_finding(policy)
     if state.recorded_previous is None and not create_new_version and state.versions is not None:
         findings += not_rotated_finding(state.versions, vault.uri, key_name)
-    newer_exists = state.current is not None and bool(previous) and state.current.version != previous
     plan = ChangePlan(FLOW, change_id, requested_by, findings=sort_findings(findings), notes=list(notes))
     if newer_exists or not create_new_version:
         how = "made by an earlier run of this change" if create_new_version else "made by the rotation policy"

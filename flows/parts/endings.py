@@ -12,6 +12,7 @@ from cmk.preflight import Finding
 from flows.parts.approval import ApprovalOutcome
 from flows.parts.summaries import approvals_section, counts_line
 from tasks.context import Change
+from tasks.events import announce_halt
 from tasks.reports import publish_environment_table, publish_journal, publish_summary
 
 
@@ -77,6 +78,8 @@ def publish_change_reports(change: Change, summary_md: str) -> None:
 def finish(rows: Sequence[HasStatus], halted: bool, report: dict[str, Any]) -> Any:
     """The run's result: Failed (with the report as data) when an environment failed or the run halted."""
     failures = sum(1 for r in rows if r.status == "failed")
+    if halted:  # its own event: the failed-or-halted alert names the halt (deployments/alerts.py)
+        announce_halt(str(report.get("change_id") or ""), failures, counts_line(rows))
     if failures or halted:
         return Failed(
             message=f"{failures} environment(s) failed; {counts_line(rows)}. See the summary artifact.",
