@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install test demo lint format sim clean bench serve blocks browser
+.PHONY: install test demo lint format sim clean bench serve blocks browser postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,8 +22,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Debian's chromium: run 'sudo apt-get install -y chromium' once." >&2; exit 1; fi; }
 
+# tests/production runs a PostgreSQL server of its own (Debian's package; started per test module in a temp dir).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "The production tests need Debian's postgresql: run 'sudo apt-get install -y postgresql' once." >&2; exit 1; fi; }
+
 # Two workers, one test file each at a time: most flow tests wait on simulated operations, not the CPU.
-test: $(STAMP) browser
+test: $(STAMP) browser postgresql
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
