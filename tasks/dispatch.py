@@ -29,7 +29,7 @@ def finding_tag(key: str) -> str:
     return f"cmk-finding:{key}"
 
 
-@task(name="find-runs-in-flight", cache_policy=NO_CACHE)
+@task(name="runs-in-flight", cache_policy=NO_CACHE)
 def runs_in_flight(tag: str) -> list[dict[str, str]]:
     """Flow runs with this tag that are scheduled, pending, running or paused (waiting for approval)."""
     with get_client(sync_client=True) as client:
@@ -42,7 +42,7 @@ def runs_in_flight(tag: str) -> list[dict[str, str]]:
     return [{"id": str(r.id), "name": r.name, "state": r.state.name if r.state else ""} for r in runs]
 
 
-@task(name="start-remediation-run", cache_policy=NO_CACHE)
+@task(name="start-run", cache_policy=NO_CACHE)
 def start_run(
     deployment: str, parameters: dict[str, Any], tags: list[str], idempotency_key: str
 ) -> dict[str, str]:
@@ -58,7 +58,7 @@ def start_run(
     return {"id": str(run.id), "name": run.name}
 
 
-@task(name="list-paused-runs", cache_policy=NO_CACHE)
+@task(name="paused-runs", cache_policy=NO_CACHE)
 def paused_runs() -> list[dict[str, Any]]:
     """Every paused flow run with its pause's expiry (None when the pause never expires)."""
     with get_client(sync_client=True) as client:
@@ -85,7 +85,7 @@ def paused_runs() -> list[dict[str, Any]]:
     return out
 
 
-@task(name="record-reminders", cache_policy=NO_CACHE)
+@task(name="not-reminded-yet", cache_policy=NO_CACHE)
 def not_reminded_yet(pause_ids: list[str]) -> list[str]:
     """The pauses not reminded of before, and remember them all (a shared file under CMK_STATE_DIR)."""
     path = state_dir() / REMINDERS_FILE

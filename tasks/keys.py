@@ -67,7 +67,7 @@ def create_key_version(
     return key
 
 
-@task(name="read-key-rotation-policy", **TRANSIENT_RETRY)
+@task(name="read-rotation-policy", **TRANSIENT_RETRY)
 def read_rotation_policy(services: Services, vault_uri: str, key_name: str) -> RotationPolicyInfo | None:
     """The key's rotation policy, or None when the key does not exist."""
     try:
@@ -76,7 +76,7 @@ def read_rotation_policy(services: Services, vault_uri: str, key_name: str) -> R
         return None
 
 
-@task(name="set-key-rotation-policy", cache_policy=NO_CACHE)
+@task(name="set-rotation-policy", cache_policy=NO_CACHE)
 def set_rotation_policy(
     services: Services, vault_uri: str, key_name: str, lifetime: KeyLifetime
 ) -> RotationPolicyInfo:
