@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         "Answer an approval in the UI (the paused run's Resume form), or: "
         f"PREFECT_API_URL={config.api_url} .venv/bin/python -m flows.approval RUN_ID --approver NAME "
         "--decision approve --ticket CHG1\n"
+        f"Notifications and alerts: {stack.sink.path if stack.sink else 'your webhook'}; self-healing: "
+        f"CMK_REMEDIATE={stack.child_env()['CMK_REMEDIATE'] or '(none)'} (every repair waits for approval)\n"
         "Ctrl-C stops everything.\n",
         flush=True,
     )
